@@ -1,0 +1,179 @@
+"""Settings: one typed object per process, built once from a TOML file and the environment.
+
+Every key can be overridden by ``WATTLINE_<SECTION>__<KEY>`` (for example
+``WATTLINE_MQTT__PORT=1884``). Unknown sections or keys and values of the wrong
+type fail at start-up with a ``ConfigError`` that names the key and what to fix;
+nothing is silently ignored (Telegraf's ``Init()`` returns an error, it does not log).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import tomllib
+import types
+import typing
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+ENV_PREFIX = "WATTLINE_"
+
+
+class ConfigError(ValueError):
+    """A setting is wrong; the message says which and how to fix it."""
+
+
+@dataclass(frozen=True)
+class MqttSettings:
+    host: str = "127.0.0.1"
+    port: int = 1883
+    client_id: str = "wattline-consumer"
+    topic: str = "telemetry/#"
+    qos: int = 1
+    # MQTT 5 keeps the session (and the broker's queue of QoS 1 messages) this long
+    # after the consumer disconnects: a week covers a long weekend outage.
+    session_expiry_s: int = 7 * 24 * 3600
+    keepalive_s: int = 30
+    # MQTT 5 Receive Maximum: how many unacked QoS 1 messages the broker may send us.
+    # Acks are held until the batch is durable, so this must be >= ingest.batch_max_messages.
+    receive_maximum: int = 65535
+    protocol: str = "5"
+    username: str = ""
+    password: str = ""
+    reconnect_max_s: float = 30.0
+
+
+@dataclass(frozen=True)
+class IngestSettings:
+    # Flush when this many messages are buffered, or when the oldest has waited
+    # flush_interval_s, whichever comes first (landing latency ~ flush_interval_s).
+    batch_max_messages: int = 20_000
+    batch_max_readings: int = 200_000
+    flush_interval_s: float = 1.0
+    max_payload_bytes: int = 256 * 1024
+    # Readings further than this in the future of their receive time are rejected.
+    max_future_s: int = 24 * 3600
+    # Exact dedup index of recently landed (device_id, ts) keys; rebuilt from the
+    # newest files at start-up. Must cover the broker's in-flight window many times.
+    dedup_keys: int = 2_000_000
+
+
+@dataclass(frozen=True)
+class LakeSettings:
+    root: Path = Path("data/lake")
+
+
+@dataclass(frozen=True)
+class CatalogSettings:
+    path: Path = Path("data/wattline.duckdb")
+
+
+@dataclass(frozen=True)
+class Settings:
+    mqtt: MqttSettings = field(default_factory=MqttSettings)
+    ingest: IngestSettings = field(default_factory=IngestSettings)
+    lake: LakeSettings = field(default_factory=LakeSettings)
+    catalog: CatalogSettings = field(default_factory=CatalogSettings)
+
+    def validate(self) -> Settings:
+        m, i = self.mqtt, self.ingest
+        _require(1 <= m.port <= 65535, "mqtt.port must be 1..65535")
+        _require(m.qos in (0, 1), "mqtt.qos must be 0 or 1 (1 for the no-loss guarantee)")
+        _require(m.protocol in ("5", "3.1.1"), "mqtt.protocol must be '5' or '3.1.1'")
+        _require(1 <= m.receive_maximum <= 65535, "mqtt.receive_maximum must be 1..65535")
+        _require(bool(m.client_id), "mqtt.client_id must be set: a persistent session needs it")
+        _require(i.batch_max_messages >= 1, "ingest.batch_max_messages must be >= 1")
+        _require(
+            m.protocol != "5" or i.batch_max_messages <= m.receive_maximum,
+            "ingest.batch_max_messages must be <= mqtt.receive_maximum, or the broker stops "
+            "sending before a batch fills and every flush waits for the timer",
+        )
+        _require(i.flush_interval_s > 0, "ingest.flush_interval_s must be > 0")
+        _require(i.dedup_keys >= 10 * i.batch_max_readings // 10, "ingest.dedup_keys too small")
+        return self
+
+
+def _require(ok: bool, message: str) -> None:
+    if not ok:
+        raise ConfigError(message)
+
+
+def load_settings(
+    path: Path | None = None, environ: Mapping[str, str] | None = None
+) -> Settings:
+    """Defaults, then the TOML file (if any), then WATTLINE_* variables."""
+    raw: dict[str, dict[str, Any]] = {}
+    if path is not None:
+        try:
+            raw = tomllib.loads(Path(path).read_text(encoding="utf-8"))
+        except FileNotFoundError as exc:
+            raise ConfigError(f"config file {path} does not exist") from exc
+        except tomllib.TOMLDecodeError as exc:
+            raise ConfigError(f"config file {path} is not valid TOML: {exc}") from exc
+    env = os.environ if environ is None else environ
+    for name, value in env.items():
+        if not name.startswith(ENV_PREFIX) or "__" not in name:
+            continue
+        section, _, key = name[len(ENV_PREFIX) :].lower().partition("__")
+        raw.setdefault(section, {})[key] = _EnvValue(value, name)
+    return _build(raw).validate()
+
+
+@dataclass(frozen=True)
+class _EnvValue:
+    text: str
+    name: str
+
+
+def _build(raw: Mapping[str, Any]) -> Settings:
+    sections: dict[str, Any] = {}
+    hints = typing.get_type_hints(Settings)
+    for section, values in raw.items():
+        if section not in hints:
+            known = ", ".join(sorted(hints))
+            raise ConfigError(f"unknown config section [{section}]; known sections: {known}")
+        if not isinstance(values, Mapping):
+            raise ConfigError(f"[{section}] must be a table of keys")
+        sections[section] = _build_section(section, hints[section], values)
+    return Settings(**sections)
+
+
+def _build_section(section: str, cls: type[Any], values: Mapping[str, Any]) -> Any:
+    hints = typing.get_type_hints(cls)
+    kwargs: dict[str, Any] = {}
+    for key, value in values.items():
+        if key not in hints:
+            known = ", ".join(f.name for f in dataclasses.fields(cls))
+            raise ConfigError(f"unknown key {section}.{key}; [{section}] has: {known}")
+        kwargs[key] = _coerce(f"{section}.{key}", hints[key], value)
+    return cls(**kwargs)
+
+
+def _coerce(where: str, kind: Any, value: Any) -> Any:
+    source = f" (from {value.name})" if isinstance(value, _EnvValue) else ""
+    if isinstance(kind, types.UnionType):
+        kind = next(a for a in typing.get_args(kind) if a is not type(None))
+    try:
+        if isinstance(value, _EnvValue):
+            return _from_text(kind, value.text)
+        if kind is float and isinstance(value, int) and not isinstance(value, bool):
+            return float(value)
+        if kind is Path and isinstance(value, str):
+            return Path(value)
+        if isinstance(value, kind) and not (kind is int and isinstance(value, bool)):
+            return value
+    except ValueError:
+        pass
+    raise ConfigError(f"{where}{source} must be {kind.__name__}, got {value!r}")
+
+
+def _from_text(kind: Any, text: str) -> Any:
+    if kind is bool:
+        if text.lower() in ("1", "true", "yes", "on"):
+            return True
+        if text.lower() in ("0", "false", "no", "off"):
+            return False
+        raise ValueError(text)
+    return kind(text)
