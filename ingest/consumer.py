@@ -1,0 +1,131 @@
+"""The consumer: take a batch, land it durably, then ack it. Repeat until told to stop.
+
+    inbox.take() -> pipeline.process() -> lake.write_partitioned() (fsync + rename)
+                 -> subscriber.ack_through() -> dedup index updated
+
+SIGTERM/SIGINT set a flag; the loop lands and acks what it holds, disconnects
+without ending the MQTT session, and returns 0. Anything received after the last
+batch stays unacked, so the broker redelivers it to the next run.
+"""
+
+from __future__ import annotations
+
+import logging
+import signal
+import threading
+import time
+from dataclasses import dataclass, field
+from types import FrameType
+
+from ingest.dedup import RecentKeys
+from ingest.mqtt import Inbox, Received, Subscriber
+from ingest.pipeline import Batch, BatchReport, process
+from warehouse.catalog import ensure_catalog
+from warehouse.lake import QUARANTINE, READINGS, Lake
+from wattline.config import Settings
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class Totals:
+    """Running counts since start; they reconcile like each batch does."""
+
+    messages: int = 0
+    messages_quarantined: int = 0
+    readings: int = 0
+    landed: int = 0
+    readings_quarantined: int = 0
+    duplicates: int = 0
+    batches: int = 0
+    acked: int = 0
+    last_flush_s: float = 0.0
+    flush_seconds: list[float] = field(default_factory=list)
+
+    def add(self, report: BatchReport, acked: int, seconds: float) -> None:
+        self.messages += report.messages
+        self.messages_quarantined += report.messages_quarantined
+        self.readings += report.readings
+        self.landed += report.landed
+        self.readings_quarantined += report.readings_quarantined
+        self.duplicates += report.duplicates
+        self.batches += 1
+        self.acked += acked
+        self.last_flush_s = seconds
+
+
+class Consumer:
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.lake = Lake(settings.lake.root)
+        self.writer = _file_safe(settings.mqtt.client_id)
+        self.inbox = Inbox(settings.ingest.batch_max_messages)
+        self.subscriber = Subscriber(settings.mqtt, self.inbox)
+        self.totals = Totals()
+        self._stop = threading.Event()
+        self._batch_no = 0
+        self._recent = RecentKeys(settings.ingest.dedup_keys)
+
+    def prepare(self) -> None:
+        ensure_catalog(self.settings.catalog.path, self.lake)
+        self._batch_no = self.lake.next_batch(self.writer)
+        newest = sorted(self.lake.part_files(READINGS, self.writer), reverse=True)
+        self._recent = RecentKeys.rebuild(self.settings.ingest.dedup_keys, (p for _, p in newest))
+
+    def stop(self) -> None:
+        self._stop.set()
+        self.inbox.close()
+
+    def install_signal_handlers(self) -> None:
+        def handler(signum: int, frame: FrameType | None) -> None:
+            log.info("signal %s: landing what is buffered, then exiting", signum)
+            self.stop()
+
+        signal.signal(signal.SIGTERM, handler)
+        signal.signal(signal.SIGINT, handler)
+
+    def run(self) -> int:
+        self.prepare()
+        self.subscriber.start()
+        try:
+            while not self._stop.is_set():
+                if self.subscriber.refused is not None:
+                    raise self.subscriber.refused
+                self.flush(self.inbox.take(self.settings.ingest.flush_interval_s))
+            self.flush(self.inbox.take(0))
+        finally:
+            self.subscriber.stop()
+        log.info("consumer stopped messages=%d landed=%d quarantined=%d duplicates=%d",
+                 self.totals.messages, self.totals.landed,
+                 self.totals.messages_quarantined + self.totals.readings_quarantined,
+                 self.totals.duplicates)
+        return 0
+
+    def flush(self, received: Received) -> BatchReport | None:
+        if not len(received):
+            return None
+        started = time.perf_counter()
+        s = self.settings.ingest
+        batch = Batch(received.topics, received.payloads, received.received_us)
+        landing = process(batch, self._recent, s.max_payload_bytes, s.max_future_s)
+        self.lake.write_partitioned(READINGS, landing.readings, "ts", self.writer, self._batch_no)
+        self.lake.write_partitioned(
+            QUARANTINE, landing.quarantine, "received_at", self.writer, self._batch_no
+        )
+        self._batch_no += 1
+        acked = self.subscriber.ack_through(received.acks)
+        self._recent.add(landing.readings)
+        seconds = time.perf_counter() - started
+        self.totals.add(landing.report, acked, seconds)
+        r = landing.report
+        log.info(
+            "batch=%d messages=%d readings=%d landed=%d quarantined=%d duplicates=%d "
+            "acked=%d fast_path=%s seconds=%.3f",
+            self._batch_no - 1, r.messages, r.readings, r.landed, r.quarantined,
+            r.duplicates, acked, r.fast_path, seconds,
+        )
+        return r
+
+
+def _file_safe(client_id: str) -> str:
+    return "".join(c if c.isalnum() or c in "_." else "_" for c in client_id)

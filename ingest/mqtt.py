@@ -1,0 +1,188 @@
+"""The MQTT side of the consumer: a persistent QoS 1 session whose acks we send ourselves.
+
+paho-mqtt 2.x with ``manual_ack=True``: the broker's message stays unacknowledged
+(and is redelivered after a crash) until `ack_through` is called for it, which the
+consumer does only once the file holding it is durable. aiomqtt has no manual ack
+(aiomqtt#345) and discards already-acked messages when its queue is full, so it is
+not used here.
+
+Flow control: the broker sends at most Receive Maximum (MQTT 5, set on CONNECT) or
+``max_inflight_messages`` (Mosquitto, MQTT 3.1.1) unacked messages. With acks held
+until a batch is written, a batch can never hold more messages than that window,
+hence `Settings.validate` requires batch_max_messages <= receive_maximum.
+
+Acks go out in the order messages arrived (MQTT 5 §4.6). A message that arrived on
+an earlier connection is never acked on a later one: its packet id may by then
+name a different message, and the broker redelivers it anyway (dedup drops it).
+
+Threads: paho's network thread appends to the inbox; the consumer thread takes
+batches and acks. The inbox's condition variable is their only shared state.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from dataclasses import dataclass, field
+
+import paho.mqtt.client as paho
+from paho.mqtt.enums import CallbackAPIVersion
+from paho.mqtt.packettypes import PacketTypes
+from paho.mqtt.properties import Properties
+from paho.mqtt.reasoncodes import ReasonCode
+
+from wattline.config import MqttSettings
+
+log = logging.getLogger(__name__)
+
+
+class MqttError(Exception):
+    """Base of the consumer's MQTT errors."""
+
+
+class ConnectRefused(MqttError):
+    """The broker refused the connection (bad credentials, not authorised): fatal."""
+
+    def __init__(self, reason: str) -> None:
+        self.reason = reason
+        super().__init__(f"broker refused the connection: {reason}")
+
+
+@dataclass
+class Received:
+    """What arrived, in order, plus how to ack it. Parallel lists keep the hot path cheap."""
+
+    topics: list[str] = field(default_factory=list)
+    payloads: list[bytes] = field(default_factory=list)
+    received_us: list[int] = field(default_factory=list)
+    acks: list[tuple[int, int, int]] = field(default_factory=list)  # (mid, qos, generation)
+
+    def __len__(self) -> int:
+        return len(self.topics)
+
+
+class Inbox:
+    """Messages handed over by the network thread, taken in batches by the consumer."""
+
+    def __init__(self, batch_max: int) -> None:
+        self._batch_max = batch_max
+        self._cond = threading.Condition()
+        self._items = Received()
+        self._first_at = 0.0
+        self._closed = False
+
+    def put(self, topic: str, payload: bytes, mid: int, qos: int, generation: int) -> None:
+        with self._cond:
+            items = self._items
+            if not items.topics:
+                self._first_at = time.monotonic()
+            items.topics.append(topic)
+            items.payloads.append(payload)
+            items.received_us.append(time.time_ns() // 1000)
+            items.acks.append((mid, qos, generation))
+            if len(items.topics) >= self._batch_max:
+                self._cond.notify()
+
+    def take(self, max_wait_s: float) -> Received:
+        """Wait until a batch is full, its oldest message is `max_wait_s` old, or close()."""
+        with self._cond:
+            while not self._closed:
+                count = len(self._items)
+                if count >= self._batch_max:
+                    break
+                if count:
+                    remaining = self._first_at + max_wait_s - time.monotonic()
+                    if remaining <= 0:
+                        break
+                    self._cond.wait(remaining)
+                else:
+                    self._cond.wait(max_wait_s)
+            taken, self._items = self._items, Received()
+            return taken
+
+    def close(self) -> None:
+        with self._cond:
+            self._closed = True
+            self._cond.notify_all()
+
+
+class Subscriber:
+    """A paho client in a background thread, feeding an `Inbox`."""
+
+    def __init__(self, settings: MqttSettings, inbox: Inbox) -> None:
+        self.settings = settings
+        self.inbox = inbox
+        self.generation = 0
+        self.connected = threading.Event()
+        self.refused: ConnectRefused | None = None
+        v5 = settings.protocol == "5"
+        self._client = paho.Client(
+            callback_api_version=CallbackAPIVersion.VERSION2,
+            client_id=settings.client_id,
+            protocol=paho.MQTTv5 if v5 else paho.MQTTv311,
+            clean_session=None if v5 else False,
+            manual_ack=True,
+        )
+        if settings.username:
+            self._client.username_pw_set(settings.username, settings.password or None)
+        self._client.reconnect_delay_set(1, max(1, int(settings.reconnect_max_s)))
+        self._client.on_connect = self._on_connect
+        self._client.on_disconnect = self._on_disconnect
+        self._client.on_message = self._on_message
+
+    def start(self) -> None:
+        s = self.settings
+        if s.protocol == "5":
+            props = Properties(PacketTypes.CONNECT)
+            props.SessionExpiryInterval = s.session_expiry_s
+            props.ReceiveMaximum = s.receive_maximum
+            self._client.connect_async(
+                s.host, s.port, keepalive=s.keepalive_s, clean_start=False, properties=props
+            )
+        else:
+            self._client.connect_async(s.host, s.port, keepalive=s.keepalive_s)
+        self._client.loop_start()
+
+    def stop(self) -> None:
+        """Disconnect without ending the session: the broker keeps queueing for us."""
+        self._client.disconnect()
+        self._client.loop_stop()
+
+    def ack_through(self, acks: list[tuple[int, int, int]]) -> int:
+        """Ack in arrival order the messages that came on the current connection."""
+        current = self.generation
+        sent = 0
+        for mid, qos, generation in acks:
+            if qos and generation == current:
+                self._client.ack(mid, qos)
+                sent += 1
+        return sent
+
+    def _on_connect(
+        self, client: paho.Client, userdata: object, flags: paho.ConnectFlags,
+        reason: ReasonCode, properties: Properties | None,
+    ) -> None:
+        if reason.is_failure:
+            self.refused = ConnectRefused(str(reason))
+            log.error("mqtt connect refused host=%s port=%d reason=%s",
+                      self.settings.host, self.settings.port, reason)
+            return
+        self.generation += 1
+        s = self.settings
+        client.subscribe(s.topic, qos=s.qos)
+        log.info("mqtt connected host=%s port=%d session_present=%s generation=%d",
+                 s.host, s.port, flags.session_present, self.generation)
+        self.connected.set()
+
+    def _on_disconnect(
+        self, client: paho.Client, userdata: object, flags: paho.DisconnectFlags,
+        reason: ReasonCode, properties: Properties | None,
+    ) -> None:
+        if self.connected.is_set():
+            log.warning("mqtt disconnected reason=%s; unacked messages will be redelivered",
+                        reason)
+        self.connected.clear()
+
+    def _on_message(self, client: paho.Client, userdata: object, msg: paho.MQTTMessage) -> None:
+        self.inbox.put(msg.topic, msg.payload, msg.mid, msg.qos, self.generation)

@@ -1,0 +1,113 @@
+"""Shared fixtures: a real Mosquitto per session on a free loopback port, settings per test."""
+
+from __future__ import annotations
+
+import itertools
+import json
+import threading
+import uuid
+from collections.abc import Iterator
+from dataclasses import replace
+from pathlib import Path
+
+import paho.mqtt.client as paho
+import pytest
+from paho.mqtt.enums import CallbackAPIVersion
+
+from wattline.broker import Broker, find_mosquitto, make_broker
+from wattline.config import CatalogSettings, IngestSettings, LakeSettings, MqttSettings, Settings
+
+_ids = itertools.count()
+
+
+@pytest.fixture(scope="session")
+def broker(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Broker]:
+    if find_mosquitto() is None:
+        pytest.fail("mosquitto is not installed: `make test` installs it with apt-get")
+    b = make_broker(tmp_path_factory.mktemp("broker"))
+    b.start()
+    yield b
+    b.stop()
+
+
+@pytest.fixture
+def own_broker(tmp_path: Path) -> Iterator[Broker]:
+    """A broker this test alone may stop and restart."""
+    b = make_broker(tmp_path / "broker")
+    b.start()
+    yield b
+    b.stop()
+
+
+@pytest.fixture
+def site() -> str:
+    """A unique site per test, so topics never cross between tests on the shared broker."""
+    return f"s{next(_ids)}-{uuid.uuid4().hex[:8]}"
+
+
+def settings_for(broker: Broker, root: Path, site: str, **ingest: object) -> Settings:
+    return Settings(
+        mqtt=MqttSettings(
+            host=broker.host, port=broker.port, client_id=f"consumer-{site}",
+            topic=f"telemetry/{site}/#",
+        ),
+        ingest=replace(IngestSettings(flush_interval_s=0.2), **ingest),  # type: ignore[arg-type]
+        lake=LakeSettings(root=root / "lake"),
+        catalog=CatalogSettings(path=root / "catalog.duckdb"),
+    ).validate()
+
+
+class Publisher:
+    """A QoS 1 publisher that waits for every PUBACK."""
+
+    def __init__(self, broker: Broker, client_id: str | None = None) -> None:
+        self.client = paho.Client(
+            callback_api_version=CallbackAPIVersion.VERSION2,
+            client_id=client_id or f"pub-{uuid.uuid4().hex[:8]}",
+            protocol=paho.MQTTv5,
+        )
+        self.client.connect(broker.host, broker.port)
+        self.client.loop_start()
+
+    def publish(self, topic: str, payload: bytes | str | dict[str, object], qos: int = 1) -> None:
+        if isinstance(payload, dict):
+            payload = json.dumps(payload)
+        info = self.client.publish(topic, payload, qos=qos)
+        info.wait_for_publish(timeout=10)
+
+    def publish_many(self, items: list[tuple[str, bytes]], qos: int = 1) -> None:
+        infos = [self.client.publish(t, p, qos=qos) for t, p in items]
+        for info in infos:
+            info.wait_for_publish(timeout=30)
+
+    def close(self) -> None:
+        self.client.disconnect()
+        self.client.loop_stop()
+
+
+@pytest.fixture
+def publisher(broker: Broker) -> Iterator[Publisher]:
+    p = Publisher(broker)
+    yield p
+    p.close()
+
+
+class ConsumerThread:
+    """The real consumer, in a thread of the test process (for in-process tests)."""
+
+    def __init__(self, settings: Settings) -> None:
+        from ingest.consumer import Consumer
+
+        self.consumer = Consumer(settings)
+        self.result: list[int] = []
+        self.thread = threading.Thread(target=lambda: self.result.append(self.consumer.run()))
+
+    def __enter__(self) -> ConsumerThread:
+        self.thread.start()
+        if not self.consumer.subscriber.connected.wait(10):
+            raise TimeoutError("consumer did not connect")
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.consumer.stop()
+        self.thread.join(30)

@@ -1,0 +1,115 @@
+"""The DuckDB catalog: views over the lake, so analysts never block writers.
+
+DuckDB lets one process write a database file and nobody else open it meanwhile.
+So the catalog holds only view definitions (over Parquet globs, which see new files
+at query time) and a version row; it is written at set-up, never while ingesting.
+The consumer, the jobs and registry loads write Parquet; an analyst's open session
+never makes them fail, and they never make the analyst's session fail.
+
+The file is created with ``storage_compatibility_version = 'v1.4.0'``: duckdb 2.0
+writes storage version 69 by default, which the DuckDB 1.x CLI and most SQL clients
+cannot open ("can only read 64 to 68").
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Final
+
+import duckdb
+
+from warehouse.lake import QUARANTINE, READINGS, Lake
+
+log = logging.getLogger(__name__)
+CATALOG_VERSION: Final = 1
+STORAGE_COMPATIBILITY: Final = "v1.4.0"
+
+
+class CatalogError(Exception):
+    """The catalog could not be created or opened; the message says what to do."""
+
+
+def view_sql(lake: Lake) -> dict[str, str]:
+    """Every view the catalog defines, by name. SQL must parse on DuckDB 1.4+."""
+    readings = lake.glob(READINGS)
+    quarantine = lake.glob(QUARANTINE)
+    devices = str(lake.registry_path("devices").resolve())
+    sites = str(lake.registry_path("sites").resolve())
+    return {
+        "readings": f"""
+            SELECT * FROM read_parquet('{readings}', hive_partitioning = true,
+                                       hive_types = {{'date': DATE}})""",
+        "quarantine": f"""
+            SELECT * EXCLUDE (rn) FROM (
+                SELECT *, row_number() OVER (PARTITION BY quarantine_id ORDER BY received_at) AS rn
+                FROM read_parquet('{quarantine}', hive_partitioning = true,
+                                  hive_types = {{'date': DATE}}))
+            WHERE rn = 1""",
+        "devices": f"SELECT * FROM read_parquet('{devices}')",
+        "sites": f"SELECT * FROM read_parquet('{sites}')",
+    }
+
+
+def connect_readonly(path: Path) -> duckdb.DuckDBPyConnection:
+    """An analyst-style connection: read-only, so any number can be open at once."""
+    if not path.exists():
+        raise CatalogError(f"catalog {path} does not exist; run `wattline catalog init`")
+    return duckdb.connect(str(path), read_only=True)
+
+
+def ensure_catalog(path: Path, lake: Lake) -> None:
+    """Create or update the catalog's views; leave it alone when it is already current.
+
+    Checking read-only first means a running analyst session (which holds the file)
+    does not stop a consumer from starting when nothing needs to change.
+    """
+    lake.prepare()
+    wanted = view_sql(lake)
+    if path.exists() and _is_current(path, wanted):
+        return
+    path.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        con = duckdb.connect(
+            str(path), config={"storage_compatibility_version": STORAGE_COMPATIBILITY}
+        )
+    except duckdb.IOException as exc:
+        raise CatalogError(
+            f"catalog {path} needs updating but another process holds it open ({exc}); "
+            "close DuckDB sessions on it and retry"
+        ) from exc
+    try:
+        for name, sql in wanted.items():
+            con.execute(f"CREATE OR REPLACE VIEW {name} AS {sql}")
+        con.execute("CREATE TABLE IF NOT EXISTS wattline_meta (key VARCHAR PRIMARY KEY, value VARCHAR)")
+        con.execute("DELETE FROM wattline_meta")
+        con.executemany(
+            "INSERT INTO wattline_meta VALUES (?, ?)",
+            [("catalog_version", str(CATALOG_VERSION)), ("lake_root", str(lake.root.resolve()))]
+            + [(f"view:{name}", _normalise(sql)) for name, sql in wanted.items()],
+        )
+        con.execute("CHECKPOINT")
+    finally:
+        con.close()
+    log.info("catalog ready path=%s views=%d", path, len(wanted))
+
+
+def _normalise(sql: str) -> str:
+    return " ".join(sql.split())
+
+
+def _is_current(path: Path, wanted: dict[str, str]) -> bool:
+    try:
+        con = duckdb.connect(str(path), read_only=True)
+    except duckdb.Error:
+        return False
+    try:
+        rows = con.execute("SELECT key, value FROM wattline_meta").fetchall()
+    except duckdb.Error:
+        return False
+    finally:
+        con.close()
+    stored = dict(rows)
+    expected = {f"view:{n}": _normalise(s) for n, s in wanted.items()}
+    expected["catalog_version"] = str(CATALOG_VERSION)
+    return all(stored.get(k) == v for k, v in expected.items())

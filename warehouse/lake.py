@@ -1,0 +1,132 @@
+"""The Parquet lake: where every file lives and how it appears (atomically).
+
+Layout under the lake root (hive-style date partitions, UTC dates of `ts`)::
+
+    readings/date=2026-11-21/part-<writer>-<batch:012d>.parquet
+    quarantine/date=2026-11-21/part-<writer>-<batch:012d>.parquet
+    registry/devices.parquet, registry/sites.parquet
+
+Names are deterministic: a writer (the consumer's stable MQTT client id) numbers its
+batches, and a restarted writer continues after the highest number on disk. A file
+is written under a hidden temporary name in its final directory, fsynced, renamed,
+and the directory fsynced: a reader sees the whole file or nothing (the Kafka
+Connect S3 sink's rule; Telegraf's parquet output leaves torn files after a crash).
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Final
+
+import polars as pl
+import pyarrow.parquet as pq
+
+from schemas.readings import QUARANTINE_SCHEMA, READING_SCHEMA
+from schemas.registry import DEVICE_SCHEMA, SITE_SCHEMA
+
+READINGS: Final = "readings"
+QUARANTINE: Final = "quarantine"
+REGISTRY: Final = "registry"
+SCHEMA_PARTITION: Final = "date=1970-01-01"
+SCHEMA_FILE: Final = "_schema.parquet"
+_PART_RE = re.compile(r"^part-(?P<writer>.+)-(?P<batch>\d{12})\.parquet$")
+# One row group per ~128k rows keeps min/max statistics useful for (device_id, ts) pruning.
+ROW_GROUP_ROWS: Final = 128 * 1024
+
+
+class LakeError(Exception):
+    """A lake file could not be written or read; the message names the path."""
+
+
+@dataclass(frozen=True)
+class Lake:
+    root: Path
+
+    def table_dir(self, table: str) -> Path:
+        return self.root / table
+
+    def glob(self, table: str) -> str:
+        """The DuckDB glob over every file of a partitioned table (absolute)."""
+        return str(self.root.resolve() / table / "*" / "*.parquet")
+
+    def registry_path(self, name: str) -> Path:
+        return self.root / REGISTRY / f"{name}.parquet"
+
+    def prepare(self) -> None:
+        """Create directories and the zero-row schema files that keep globs non-empty."""
+        for table, schema in ((READINGS, READING_SCHEMA), (QUARANTINE, QUARANTINE_SCHEMA)):
+            target = self.table_dir(table) / SCHEMA_PARTITION / SCHEMA_FILE
+            if not target.exists():
+                write_atomic(schema.to_frame(), target)
+        (self.root / REGISTRY).mkdir(parents=True, exist_ok=True)
+        for name, schema in (("devices", DEVICE_SCHEMA), ("sites", SITE_SCHEMA)):
+            if not self.registry_path(name).exists():
+                write_atomic(schema.to_frame(), self.registry_path(name))
+
+    def part_files(self, table: str, writer: str | None = None) -> Iterator[tuple[int, Path]]:
+        """(batch number, path) of every data file, optionally of one writer."""
+        base = self.table_dir(table)
+        if not base.exists():
+            return
+        for partition in base.iterdir():
+            if not partition.is_dir():
+                continue
+            for path in partition.iterdir():
+                match = _PART_RE.match(path.name)
+                if match and (writer is None or match["writer"] == writer):
+                    yield int(match["batch"]), path
+
+    def next_batch(self, writer: str) -> int:
+        numbers = [n for table in (READINGS, QUARANTINE) for n, _ in self.part_files(table, writer)]
+        return max(numbers, default=0) + 1
+
+    def write_partitioned(
+        self, table: str, frame: pl.DataFrame, date_col: str, writer: str, batch: int
+    ) -> list[Path]:
+        """Write one file per UTC date of `date_col`; return the paths written."""
+        if frame.is_empty():
+            return []
+        written = []
+        dates = frame.get_column(date_col).dt.date()
+        for (day,), part in frame.with_columns(_date=dates).partition_by(
+            "_date", as_dict=True, maintain_order=True
+        ).items():
+            name = f"part-{writer}-{batch:012d}.parquet"
+            target = self.table_dir(table) / f"date={day.isoformat()}" / name
+            write_atomic(part.drop("_date"), target)
+            written.append(target)
+        return written
+
+
+def write_atomic(frame: pl.DataFrame, target: Path) -> None:
+    """Write Parquet under a temporary name, fsync it, rename it into place, fsync the dir."""
+    target.parent.mkdir(parents=True, exist_ok=True)
+    tmp = target.with_name(f".{target.name}.tmp")
+    try:
+        with open(tmp, "wb") as handle:
+            pq.write_table(
+                frame.to_arrow(),
+                handle,
+                compression="zstd",
+                row_group_size=ROW_GROUP_ROWS,
+                write_statistics=True,
+            )
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(tmp, target)
+        fsync_dir(target.parent)
+    except OSError as exc:
+        tmp.unlink(missing_ok=True)
+        raise LakeError(f"could not write {target}: {exc}") from exc
+
+
+def fsync_dir(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)

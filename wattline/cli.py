@@ -1,0 +1,127 @@
+"""`wattline`: the command line. Settings are built once here and passed down."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+from wattline.config import ConfigError, Settings, load_settings
+
+log = logging.getLogger("wattline")
+DATA = Path(__file__).parent / "data"
+
+Handler = Callable[[argparse.Namespace, Settings], int]
+
+
+def _consume(args: argparse.Namespace, settings: Settings) -> int:
+    from ingest.consumer import Consumer
+
+    consumer = Consumer(settings)
+    consumer.install_signal_handlers()
+    return consumer.run()
+
+
+def _catalog_init(args: argparse.Namespace, settings: Settings) -> int:
+    from warehouse.catalog import ensure_catalog
+    from warehouse.lake import Lake
+
+    ensure_catalog(settings.catalog.path, Lake(settings.lake.root))
+    print(f"catalog ready: {settings.catalog.path}")
+    return 0
+
+
+def _registry_load(args: argparse.Namespace, settings: Settings) -> int:
+    from schemas.calendar import parse_shift_calendar
+    from warehouse.catalog import ensure_catalog
+    from warehouse.lake import Lake
+    from warehouse.registry import RegistryError, load_registry
+
+    lake = Lake(settings.lake.root)
+    try:
+        counts = load_registry(lake, args.devices, args.sites, parse_shift_calendar)
+    except RegistryError as exc:
+        print(exc, file=sys.stderr)
+        return 2
+    ensure_catalog(settings.catalog.path, lake)
+    print(f"registry loaded: {counts.devices} devices, {counts.sites} sites")
+    return 0
+
+
+def _edge_simulate(args: argparse.Namespace, settings: Settings) -> int:
+    from edge.run import simulate_command
+
+    return simulate_command(args, settings.mqtt)
+
+
+def _demo(args: argparse.Namespace, settings: Settings) -> int:
+    from wattline.demo import run_demo
+
+    return run_demo(settings, duration_s=args.duration, workdir=args.workdir)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="wattline", description=__doc__)
+    parser.add_argument("--config", type=Path, help="TOML settings file (WATTLINE_* overrides)")
+    parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    demo = sub.add_parser("demo", help="run a simulated plant end to end for about a minute")
+    demo.add_argument("--duration", type=float, default=60.0, help="seconds of simulation")
+    demo.add_argument("--workdir", type=Path, default=Path("data/demo"),
+                      help="where the demo's broker, lake and catalog live")
+    demo.set_defaults(handler=_demo)
+
+    sub.add_parser("consume", help="subscribe and land readings until SIGTERM").set_defaults(
+        handler=_consume
+    )
+
+    catalog = sub.add_parser("catalog", help="the DuckDB catalog").add_subparsers(
+        dest="action", required=True
+    )
+    catalog.add_parser("init", help="create or update the catalog's views").set_defaults(
+        handler=_catalog_init
+    )
+
+    registry = sub.add_parser("registry", help="device and site master data").add_subparsers(
+        dest="action", required=True
+    )
+    load = registry.add_parser("load", help="validate and load devices.csv and sites.csv")
+    load.add_argument("--devices", type=Path, required=True)
+    load.add_argument("--sites", type=Path, required=True)
+    load.set_defaults(handler=_registry_load)
+
+    edge = sub.add_parser("edge", help="edge gateway").add_subparsers(dest="action", required=True)
+    sim = edge.add_parser("simulate", help="publish a simulated plant's readings over MQTT")
+    sim.add_argument("--devices", type=Path, default=DATA / "devices.csv")
+    sim.add_argument("--sites", type=Path, default=DATA / "sites.csv")
+    sim.add_argument("--scenario", default="plant",
+                     help="'plant' (each device's own scenario from the demo plant), a scenario "
+                          "name for every device, or device=scenario pairs, comma separated")
+    sim.add_argument("--rate", type=float, default=1.0, help="readings per second per device")
+    sim.add_argument("--duration", type=float, default=0.0, help="seconds; 0 runs until stopped")
+    sim.add_argument("--batch", type=int, default=1, help="readings per message")
+    sim.add_argument("--client-id", default="wattline-sim")
+    sim.set_defaults(handler=_edge_simulate)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(
+        level=logging.DEBUG if args.verbose else logging.INFO,
+        format="%(asctime)s %(levelname)s %(name)s %(message)s",
+    )
+    try:
+        settings = load_settings(args.config)
+    except ConfigError as exc:
+        print(f"wattline: configuration error: {exc}", file=sys.stderr)
+        return 2
+    handler: Handler = args.handler
+    return handler(args, settings)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
