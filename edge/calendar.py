@@ -67,7 +67,9 @@ def _parse_entry(entry: str, text: str) -> list[tuple[int, int]]:
     for token in parts[1].split(","):
         start, end = _parse_range(token.strip())
         for day in days:
-            windows.extend(_week_windows(day * MINUTES_PER_DAY + start, day * MINUTES_PER_DAY + end))
+            windows.extend(
+                _week_windows(day * MINUTES_PER_DAY + start, day * MINUTES_PER_DAY + end)
+            )
     return windows
 
 
@@ -84,7 +86,9 @@ def _parse_days(token: str) -> list[int]:
 
 def _day(token: str) -> int:
     if token.lower() not in DAYS:
-        raise ValueError(f"shift calendar: unknown day {token!r}; use Mon, Tue, Wed, Thu, Fri, Sat, Sun")
+        raise ValueError(
+            f"shift calendar: unknown day {token!r}; use Mon, Tue, Wed, Thu, Fri, Sat, Sun"
+        )
     return DAYS.index(token.lower())
 
 

@@ -12,6 +12,8 @@ from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any, Final
 
+from edge.physics import MotorNameplate, TransformerNameplate
+
 DEMO_DATA_DIR: Final = Path(__file__).resolve().parent.parent / "wattline" / "data"
 KINDS: Final = ("motor", "pump", "fan", "compressor", "transformer")
 
@@ -52,7 +54,9 @@ class Site:
 
 DEVICE_COLUMNS: Final = tuple(f.name for f in fields(Device))
 SITE_COLUMNS: Final = tuple(f.name for f in fields(Site))
-_TEXT_COLUMNS: Final = frozenset({"device_id", "site", "kind", "timezone", "currency", "shift_calendar"})
+_TEXT_COLUMNS: Final = frozenset(
+    {"device_id", "site", "kind", "timezone", "currency", "shift_calendar"}
+)
 _REQUIRED: Final = frozenset({"device_id", "site", "kind", "timezone"})
 
 
@@ -67,6 +71,28 @@ def load_sites(path: str | Path) -> dict[str, Site]:
     return {s.site: s for s in sites}
 
 
+def require(device: Device, *names: str) -> tuple[float, ...]:
+    """The named rated values of a device; ValueError naming the blank ones."""
+    values = tuple(getattr(device, n) for n in names)
+    missing = [n for n, v in zip(names, values, strict=True) if v is None]
+    if missing:
+        raise ValueError(f"device {device.device_id} ({device.kind}) needs {', '.join(missing)}")
+    return values
+
+
+def motor_nameplate(device: Device) -> MotorNameplate:
+    """The drive motor of a motor, pump, fan or compressor row."""
+    names = ("rated_power_kw", "rated_voltage_v", "rated_speed_rpm", "rated_efficiency")
+    kw, volts, rpm, eta, pf = require(device, *names, "rated_power_factor")
+    return MotorNameplate(kw, volts, rpm, eta, pf, device.rated_current_a)
+
+
+def transformer_nameplate(device: Device) -> TransformerNameplate:
+    """A transformer row; rated_voltage_v is the secondary (LV) no-load voltage."""
+    names = ("rated_kva", "no_load_loss_kw", "load_loss_kw", "rated_voltage_v")
+    return TransformerNameplate(*require(device, *names))
+
+
 def _read(path: Path, columns: tuple[str, ...]) -> list[dict[str, Any]]:
     with path.open(newline="", encoding="utf-8") as f:
         reader = csv.DictReader(f)
@@ -76,7 +102,9 @@ def _read(path: Path, columns: tuple[str, ...]) -> list[dict[str, Any]]:
         return [_row(path, reader.line_num, raw, columns) for raw in reader]
 
 
-def _row(path: Path, line: int, raw: dict[str, str | None], columns: tuple[str, ...]) -> dict[str, Any]:
+def _row(
+    path: Path, line: int, raw: dict[str, str | None], columns: tuple[str, ...]
+) -> dict[str, Any]:
     row: dict[str, Any] = {}
     for name in columns:
         cell = (raw.get(name) or "").strip()

@@ -40,7 +40,11 @@ class MotorNameplate:
         """Nameplate FLA, or the one implied by P_N/(sqrt(3)·V·eta·PF) (§1)."""
         if self.rated_current_a:
             return self.rated_current_a
-        return self.rated_kw * 1000.0 / (self.efficiency * SQRT3 * self.rated_voltage_v * self.power_factor)
+        return (
+            self.rated_kw
+            * 1000.0
+            / (self.efficiency * SQRT3 * self.rated_voltage_v * self.power_factor)
+        )
 
 
 @dataclass(frozen=True)
@@ -116,14 +120,18 @@ def poles(np: MotorNameplate) -> int:
     return max(2, int(int(120.0 * np.frequency_hz / np.rated_speed_rpm) / 2) * 2)
 
 
-def motor_speed_rpm(beta: float, np: MotorNameplate, voltage_v: float, frequency_hz: float) -> float:
+def motor_speed_rpm(
+    beta: float, np: MotorNameplate, voltage_v: float, frequency_hz: float
+) -> float:
     """Slip method inverted: slip ∝ load·(V_r/V)², n_s = 120·f/p (§2.2d)."""
     p = poles(np)
     rated_slip = 120.0 * np.frequency_hz / p - np.rated_speed_rpm
     return 120.0 * frequency_hz / p - rated_slip * beta * (np.rated_voltage_v / voltage_v) ** 2
 
 
-def motor_point(beta: float, np: MotorNameplate, voltage_v: float, frequency_hz: float) -> MotorPoint:
+def motor_point(
+    beta: float, np: MotorNameplate, voltage_v: float, frequency_hz: float
+) -> MotorPoint:
     """Everything a meter on a running motor sees at shaft load factor beta.
 
     Current from P = sqrt(3)·V·I·PF (§1), PF = P/sqrt(P² + Q²)."""
@@ -189,7 +197,11 @@ class RotodynamicPoint:
 
 
 def rotodynamic_point(
-    flow_ratio: float, bep_flow_m3h: float, bep_shaft_kw: float, bep_efficiency: float, shutoff_ratio: float
+    flow_ratio: float,
+    bep_flow_m3h: float,
+    bep_shaft_kw: float,
+    bep_efficiency: float,
+    shutoff_ratio: float,
 ) -> RotodynamicPoint:
     """Fixed-speed pump or fan on its curve at q = Q/Q_BEP (left of 1 = throttled).
 
@@ -203,7 +215,9 @@ def rotodynamic_point(
     dp_pa = dp_bep_pa * (shutoff_ratio - (shutoff_ratio - 1.0) * q * q)
     p0 = 2.0 * shutoff_ratio - 2.0
     shaft_kw = bep_shaft_kw * (p0 + (1.0 - p0) * q)
-    return RotodynamicPoint(q * bep_flow_m3h, dp_pa / 1000.0, shaft_kw, flow_m3s * dp_pa / (shaft_kw * 1000.0))
+    return RotodynamicPoint(
+        q * bep_flow_m3h, dp_pa / 1000.0, shaft_kw, flow_m3s * dp_pa / (shaft_kw * 1000.0)
+    )
 
 
 def head_m(pressure_rise_kpa: float, density_kg_m3: float = 998.0) -> float:
@@ -220,8 +234,13 @@ class Receiver:
 
 
 def advance_receiver(
-    state: Receiver, dt_s: float, demand_m3h: float, fad_m3h: float, storage_m3: float,
-    band_kpa: tuple[float, float], running: bool = True,
+    state: Receiver,
+    dt_s: float,
+    demand_m3h: float,
+    fad_m3h: float,
+    storage_m3: float,
+    band_kpa: tuple[float, float],
+    running: bool = True,
 ) -> tuple[Receiver, float]:
     """Advance a load/unload compressor by dt_s; return the new state and the seconds loaded.
 
@@ -265,7 +284,9 @@ class TransformerPoint:
     current_a: float
 
 
-def transformer_point(beta: float, power_factor: float, np: TransformerNameplate) -> TransformerPoint:
+def transformer_point(
+    beta: float, power_factor: float, np: TransformerNameplate
+) -> TransformerPoint:
     """Losses P0 + beta²·Pk and efficiency (§6.2); secondary voltage after the usual regulation
     estimate dV% = beta·(u_r·cos(phi) + u_x·sin(phi)) [INFERRED]; I = S/(sqrt(3)·V)."""
     s = beta * np.rated_kva
@@ -275,9 +296,9 @@ def transformer_point(beta: float, power_factor: float, np: TransformerNameplate
     u_x = math.sqrt(max(np.impedance_pct**2 - u_r**2, 0.0))
     sin_phi = math.sqrt(max(1.0 - power_factor**2, 0.0))
     volts = np.secondary_voltage_v * (1.0 - beta * (u_r * power_factor + u_x * sin_phi) / 100.0)
+    eta = out / (out + losses) if out > 0 else 0.0
     return TransformerPoint(
-        beta, s, out, losses, out + losses, out / (out + losses) if out > 0 else 0.0,
-        volts, s * 1000.0 / (SQRT3 * volts),
+        beta, s, out, losses, out + losses, eta, volts, s * 1000 / (SQRT3 * volts)
     )
 
 
@@ -285,4 +306,4 @@ def transformer_oil_temp_c(beta: float, np: TransformerNameplate) -> float:
     """Steady top-oil temperature, IEC 60076-7 ONAN: 55 K·((1 + R·beta²)/(1 + R))^0.8 with
     R = Pk/P0 [INFERRED: the thermal model is outside domain.md §6]."""
     r = np.load_loss_kw / np.no_load_loss_kw
-    return AMBIENT_C + 55.0 * ((1.0 + r * beta * beta) / (1.0 + r)) ** 0.8
+    return AMBIENT_C + 55.0 * math.pow((1.0 + r * beta * beta) / (1.0 + r), 0.8)

@@ -131,11 +131,16 @@ def load_scenario_assignments(path: str | Path) -> dict[str, str]:
             raise ValueError(f"{path}: expected columns device_id,scenario")
         assignments: dict[str, str] = {}
         for row in reader:
-            device_id, name = (row.get("device_id") or "").strip(), (row.get("scenario") or "").strip()
+            device_id, name = (
+                (row.get("device_id") or "").strip(),
+                (row.get("scenario") or "").strip(),
+            )
             where = f"{path}:{reader.line_num}"
             if not device_id or device_id in assignments:
                 raise ValueError(f"{where}: device_id {device_id!r} is blank or repeated")
             if name not in SCENARIOS:
-                raise ValueError(f"{where}: unknown scenario {name!r}; known: {', '.join(SCENARIOS)}")
+                raise ValueError(
+                    f"{where}: unknown scenario {name!r}; known: {', '.join(SCENARIOS)}"
+                )
             assignments[device_id] = name
     return assignments

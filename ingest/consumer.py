@@ -11,6 +11,7 @@ batch stays unacked, so the broker redelivers it to the next run.
 from __future__ import annotations
 
 import logging
+import os
 import signal
 import threading
 import time
@@ -108,11 +109,13 @@ class Consumer:
         s = self.settings.ingest
         batch = Batch(received.topics, received.payloads, received.received_us)
         landing = process(batch, self._recent, s.max_payload_bytes, s.max_future_s)
+        _failpoint("before_write", self._batch_no)
         self.lake.write_partitioned(READINGS, landing.readings, "ts", self.writer, self._batch_no)
         self.lake.write_partitioned(
             QUARANTINE, landing.quarantine, "received_at", self.writer, self._batch_no
         )
         self._batch_no += 1
+        _failpoint("after_write", self._batch_no - 1)
         acked = self.subscriber.ack_through(received.acks)
         self._recent.add(landing.readings)
         seconds = time.perf_counter() - started
@@ -125,6 +128,15 @@ class Consumer:
             r.duplicates, acked, r.fast_path, seconds,
         )
         return r
+
+
+def _failpoint(name: str, batch: int) -> None:
+    """Tests prove crash safety at exact points: WATTLINE_FAILPOINT=after_write:<batch>."""
+    wanted = os.environ.get("WATTLINE_FAILPOINT", "")
+    if wanted == f"{name}:{batch}":
+        log.warning("failpoint %s reached at batch %d: exiting without acks", name, batch)
+        logging.shutdown()
+        os._exit(137)
 
 
 def _file_safe(client_id: str) -> str:

@@ -111,3 +111,58 @@ class ConsumerThread:
     def __exit__(self, *exc: object) -> None:
         self.consumer.stop()
         self.thread.join(30)
+
+
+def write_toml(settings: Settings, path: Path) -> Path:
+    """The settings as a config file, for consumers run as real subprocesses."""
+    import dataclasses
+
+    lines = []
+    for section in dataclasses.fields(settings):
+        lines.append(f"[{section.name}]")
+        for f in dataclasses.fields(getattr(settings, section.name)):
+            value = getattr(getattr(settings, section.name), f.name)
+            lines.append(f"{f.name} = {json.dumps(str(value) if isinstance(value, Path) else value)}")
+    path.write_text("\n".join(lines) + "\n")
+    return path
+
+
+class ConsumerProcess:
+    """`wattline consume` as a child process that a test can SIGKILL."""
+
+    def __init__(self, config: Path, log_path: Path, failpoint: str = "") -> None:
+        import os
+        import subprocess
+        import sys
+
+        env = {k: v for k, v in os.environ.items() if not k.startswith("WATTLINE_")}
+        if failpoint:
+            env["WATTLINE_FAILPOINT"] = failpoint
+        self.log_path = log_path
+        with open(log_path, "ab") as log:
+            self.process = subprocess.Popen(
+                [sys.executable, "-m", "wattline.cli", "--config", str(config), "consume"],
+                stdout=log, stderr=subprocess.STDOUT, env=env,
+            )
+
+    def wait_connected(self, timeout_s: float = 20.0) -> None:
+        import time
+
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            if "mqtt connected" in self.log_path.read_text():
+                return
+            if self.process.poll() is not None:
+                raise AssertionError(f"consumer exited: {self.log_path.read_text()[-3000:]}")
+            time.sleep(0.05)
+        raise TimeoutError("consumer did not connect")
+
+    def kill(self) -> None:
+        self.process.kill()
+        self.process.wait(10)
+
+    def terminate(self) -> int:
+        import signal
+
+        self.process.send_signal(signal.SIGTERM)
+        return self.process.wait(30)

@@ -1,0 +1,138 @@
+"""Kill the consumer (SIGKILL, or at the worst moment) and the broker: nothing lost, nothing doubled."""
+
+from __future__ import annotations
+
+import json
+import re
+import threading
+import time
+from pathlib import Path
+
+import duckdb
+import pytest
+
+from tests.conftest import ConsumerProcess, Publisher, settings_for, write_toml
+from wattline.broker import Broker
+
+pytestmark = [pytest.mark.broker, pytest.mark.slow]
+T0_MS = 1_795_219_200_000  # 2026-11-21T00:00:00Z
+
+
+def stream(site: str, messages: int, per_message: int, devices: int = 5) -> list[tuple[str, bytes]]:
+    """Distinct (device, ts) readings spread over a few devices, batch-shaped messages."""
+    out = []
+    for m in range(messages):
+        device = f"d{m % devices}"
+        base = T0_MS + (m // devices) * per_message * 1000
+        readings = [{"ts": base + i * 1000, "power_kw": float(m), "current_a": float(i)}
+                    for i in range(per_message)]
+        payload = json.dumps({"device_id": device, "seq": m, "readings": readings})
+        out.append((f"telemetry/{site}/{device}", payload.encode()))
+    return out
+
+
+def landed(lake: Path, site: str) -> tuple[int, int]:
+    con = duckdb.connect()
+    try:
+        return con.execute(
+            "SELECT count(*), count(DISTINCT (device_id, ts)) FROM read_parquet(?, "
+            "hive_partitioning = true) WHERE site = ?",
+            [str(lake / "readings" / "*" / "*.parquet"), site],
+        ).fetchone()  # type: ignore[return-value]
+    finally:
+        con.close()
+
+
+def wait_landed(lake: Path, site: str, expected: int, timeout_s: float = 60.0) -> tuple[int, int]:
+    deadline = time.monotonic() + timeout_s
+    counts = (0, 0)
+    while time.monotonic() < deadline:
+        counts = landed(lake, site)
+        if counts[0] >= expected:
+            return counts
+        time.sleep(0.2)
+    return counts
+
+
+def test_sigkill_mid_stream_loses_and_duplicates_nothing(
+    broker: Broker, site: str, tmp_path: Path
+) -> None:
+    settings = settings_for(broker, tmp_path, site)
+    config = write_toml(settings, tmp_path / "wattline.toml")
+    log = tmp_path / "consumer.log"
+    items = stream(site, messages=3000, per_message=10)
+    consumer = ConsumerProcess(config, log)
+    consumer.wait_connected()
+    publisher = Publisher(broker)
+    sender = threading.Thread(target=_paced, args=(publisher, items, 6.0))
+    sender.start()
+    for _ in range(3):  # three hard kills while the stream flows
+        time.sleep(1.2)
+        consumer.kill()
+        time.sleep(0.3)
+        consumer = ConsumerProcess(config, log)
+        consumer.wait_connected()
+    sender.join()
+    publisher.close()
+    total, distinct = wait_landed(settings.lake.root, site, 30_000)
+    assert consumer.terminate() == 0
+    assert (total, distinct) == (30_000, 30_000)
+
+
+@pytest.mark.parametrize("failpoint", ["before_write:1", "after_write:1"])
+def test_crash_at_the_worst_moment_loses_and_duplicates_nothing(
+    broker: Broker, site: str, tmp_path: Path, failpoint: str
+) -> None:
+    """before_write: a batch in memory is gone with the process, so it must not be acked.
+    after_write: the file is durable, the acks never left; the broker redelivers."""
+    settings = settings_for(broker, tmp_path, site)
+    config = write_toml(settings, tmp_path / "wattline.toml")
+    log = tmp_path / "consumer.log"
+    consumer = ConsumerProcess(config, log, failpoint=failpoint)
+    consumer.wait_connected()
+    publisher = Publisher(broker)
+    publisher.publish_many(stream(site, messages=200, per_message=10))
+    assert consumer.process.wait(30) == 137  # died at the failpoint
+    consumer = ConsumerProcess(config, log)
+    consumer.wait_connected()
+    publisher.publish_many(stream(site, messages=400, per_message=10)[200:])
+    publisher.close()
+    total, distinct = wait_landed(settings.lake.root, site, 4000)
+    assert consumer.terminate() == 0
+    assert (total, distinct) == (4000, 4000)
+    if failpoint.startswith("after_write"):
+        stopped = re.findall(r"consumer stopped .* duplicates=(\d+)", log.read_text())
+        assert stopped and int(stopped[-1]) > 0, "redelivered readings should be counted"
+
+
+def test_broker_restart_with_persistence_loses_nothing(
+    own_broker: Broker, site: str, tmp_path: Path
+) -> None:
+    """Readings queued for a stopped consumer survive a broker restart (persistence on)."""
+    settings = settings_for(own_broker, tmp_path, site)
+    config = write_toml(settings, tmp_path / "wattline.toml")
+    log = tmp_path / "consumer.log"
+    consumer = ConsumerProcess(config, log)
+    consumer.wait_connected()
+    assert consumer.terminate() == 0  # session now exists on the broker, consumer offline
+    publisher = Publisher(own_broker)
+    items = stream(site, messages=500, per_message=4)
+    publisher.publish_many(items[:250])
+    publisher.close()
+    own_broker.restart()
+    publisher = Publisher(own_broker)
+    publisher.publish_many(items[250:])
+    publisher.close()
+    consumer = ConsumerProcess(config, log)
+    consumer.wait_connected()
+    total, distinct = wait_landed(settings.lake.root, site, 2000)
+    own_broker.restart()  # and once more while the consumer is connected
+    assert consumer.terminate() == 0
+    assert (total, distinct) == (2000, 2000)
+
+
+def _paced(publisher: Publisher, items: list[tuple[str, bytes]], seconds: float) -> None:
+    chunk = max(1, len(items) // 60)
+    for start in range(0, len(items), chunk):
+        publisher.publish_many(items[start : start + chunk])
+        time.sleep(seconds / 60)
