@@ -61,12 +61,18 @@ class Decoded:
 def check_payloads(topics: Sequence[str], payloads: Sequence[bytes], max_bytes: int) -> pl.DataFrame:
     """Per message: site and device from the topic, and a payload-level reason or null."""
     frame = pl.DataFrame(
-        {"topic": topics, "payload": payloads, "utf8": [_utf8(p) for p in payloads]},
-        schema={"topic": pl.String, "payload": pl.Binary, "utf8": pl.Boolean},
+        {
+            "topic": topics,
+            "payload": payloads,
+            "utf8": [_utf8(p) for p in payloads],
+            "blank": [not p or p.isspace() for p in payloads],
+        },
+        schema={"topic": pl.String, "payload": pl.Binary, "utf8": pl.Boolean,
+                "blank": pl.Boolean},
     ).with_row_index("_msg")
     parts = pl.col("topic").str.extract_groups(TOPIC_RE.pattern)
     size = pl.col("payload").bin.size()
-    blank = pl.col("payload").bin.size() == 0
+    blank = pl.col("blank")
     reason = (
         pl.when(pl.col("site").is_null())
         .then(pl.lit(Reason.BAD_TOPIC.value))
@@ -115,8 +121,8 @@ def decode_batch(
     topics: Sequence[str], payloads: Sequence[bytes], max_bytes: int
 ) -> tuple[pl.DataFrame, Decoded]:
     """Return the per-message frame from `check_payloads` and the decoded candidates."""
-    payloads = _stripped(payloads)
     messages = check_payloads(topics, payloads, max_bytes)
+    payloads = _stripped(payloads)
     payload_rejects = messages.filter(pl.col("reason").is_not_null()).select(
         "_msg", pl.lit(None, pl.Int32).alias("_idx"), "reason", "detail"
     )

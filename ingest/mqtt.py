@@ -116,6 +116,7 @@ class Subscriber:
         self.generation = 0
         self.connected = threading.Event()
         self.refused: ConnectRefused | None = None
+        self._stopping = False
         v5 = settings.protocol == "5"
         self._client = paho.Client(
             callback_api_version=CallbackAPIVersion.VERSION2,
@@ -146,6 +147,7 @@ class Subscriber:
 
     def stop(self) -> None:
         """Disconnect without ending the session: the broker keeps queueing for us."""
+        self._stopping = True
         self._client.disconnect()
         self._client.loop_stop()
 
@@ -179,7 +181,7 @@ class Subscriber:
         self, client: paho.Client, userdata: object, flags: paho.DisconnectFlags,
         reason: ReasonCode, properties: Properties | None,
     ) -> None:
-        if self.connected.is_set():
+        if self.connected.is_set() and not self._stopping:
             log.warning("mqtt disconnected reason=%s; unacked messages will be redelivered",
                         reason)
         self.connected.clear()
