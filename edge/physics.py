@@ -3,6 +3,7 @@
 Pure functions over floats (stdlib only) so the simulator and its tests agree on one model.
 Section numbers (§) refer to /work/shared/reference/domain.md unless another file is named;
 constants marked [INFERRED] are typical engineering values that the reference does not give.
+AMO-Tools-Suite is used for its published method and test values only; no AMO code is ported.
 
 The load point per kind: motor shaft load factor beta = P_shaft/P_N; pump and fan flow ratio
 q = Q/Q_BEP; compressor air demand against its free air delivery; transformer beta = S/S_N.
@@ -27,6 +28,8 @@ RATED_WINDING_RISE_K = 80.0  # class B rise on class F insulation [INFERRED]
 
 @dataclass(frozen=True)
 class MotorNameplate:
+    """Rated values of a 3-phase induction motor (§2.1); efficiency and PF as fractions."""
+
     rated_kw: float
     rated_voltage_v: float
     rated_speed_rpm: float

@@ -24,7 +24,7 @@ import time
 from collections.abc import Iterator, Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any, Final
-from zoneinfo import ZoneInfo
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import aiomqtt
 
@@ -57,7 +57,10 @@ class _DeviceSim:
         self.device, self.kind, self.ts_as_text = device, device.kind, as_text
         self.profile = scenario.profile_for(device.kind)
         self.unbalance_pct = scenario.voltage_unbalance_pct
-        self.tz = ZoneInfo(site.timezone)
+        try:
+            self.tz = ZoneInfo(site.timezone)
+        except (ZoneInfoNotFoundError, ValueError) as exc:
+            raise ValueError(f"site {site.site}: unknown timezone {site.timezone!r}") from exc
         self.calendar = parse_shift_calendar(site.shift_calendar) if site.shift_calendar else None
         self.topic, self.gateway = topic_for(site.site, device.device_id), f"sim-{site.site}"
         self.rng = random.Random(f"{seed}:{device.device_id}")
@@ -146,7 +149,8 @@ class _DeviceSim:
     def _rotating(
         self, load: float | None, volts: float, hz: float
     ) -> tuple[Reading, float, float]:
-        """Motor, or pump/fan on its curve driven by its motor (edge.physics)."""
+        """Motor, or pump/fan on its curve driven by its motor (edge.physics). pressure_kpa is
+        the pressure rise: a pump's discharge gauge pressure from a sump at pump level."""
         process: Reading = {}
         if load is None:
             if self.kind != "motor":
@@ -219,10 +223,6 @@ def _build_sims(
     if not 1 <= readings_per_message <= MAX_READINGS_PER_MESSAGE:
         limit = MAX_READINGS_PER_MESSAGE
         raise ValueError(f"readings_per_message must be 1..{limit}, got {readings_per_message}")
-    known = {d.device_id for d in devices}
-    stray = sorted(set(assignments) - known)
-    if stray:
-        raise ValueError(f"scenario assigned to unknown device(s): {', '.join(stray)}")
     sims = []
     for index, device in enumerate(sorted(devices, key=lambda d: d.device_id)):
         if device.site not in sites:
@@ -308,15 +308,15 @@ async def publish_live(
     QoS 1. Returns the number of readings published."""
     seed = time.time_ns() if seed is None else seed
     sims = _build_sims(devices, sites, assignments, seed, readings_per_message)
-    _interval_ms(interval_s)
+    step_s = _interval_ms(interval_s) / 1000.0
     stop = stop_event or asyncio.Event()
     buffers: dict[_DeviceSim, list[Reading]] = {sim: [] for sim in sims}
     loop = asyncio.get_running_loop()
     published, tick, last_ms = 0, 0, 0
     async with aiomqtt.Client(hostname=host, port=port, identifier=client_id) as client:
         start = loop.time()
-        while duration_s is None or tick * interval_s < duration_s:
-            delay = start + tick * interval_s - loop.time()
+        while duration_s is None or tick * step_s < duration_s:
+            delay = start + tick * step_s - loop.time()
             if stop.is_set() or (delay > 0 and await _stopped_within(stop, delay)):
                 break
             last_ms = max(time.time_ns() // 1_000_000, last_ms + 1)

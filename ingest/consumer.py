@@ -68,7 +68,7 @@ class Consumer:
         self._recent = RecentKeys(settings.ingest.dedup_keys)
 
     def prepare(self) -> None:
-        ensure_catalog(self.settings.catalog.path, self.lake)
+        ensure_catalog(self.settings.catalog.path, self.lake, strict=False)
         self._batch_no = self.lake.next_batch(self.writer)
         newest = sorted(self.lake.part_files(READINGS, self.writer), reverse=True)
         self._recent = RecentKeys.rebuild(self.settings.ingest.dedup_keys, (p for _, p in newest))

@@ -58,11 +58,13 @@ def connect_readonly(path: Path) -> duckdb.DuckDBPyConnection:
     return duckdb.connect(str(path), read_only=True)
 
 
-def ensure_catalog(path: Path, lake: Lake) -> None:
+def ensure_catalog(path: Path, lake: Lake, strict: bool = True) -> None:
     """Create or update the catalog's views; leave it alone when it is already current.
 
-    Checking read-only first means a running analyst session (which holds the file)
-    does not stop a consumer from starting when nothing needs to change.
+    Checking read-only first means analysts' read-only sessions do not stop a consumer
+    from starting when nothing needs to change. With ``strict=False`` (the consumer
+    and the jobs, which only write Parquet) a catalog held open read-write by someone
+    else is reported and skipped rather than fatal: an analyst never stops ingest.
     """
     lake.prepare()
     wanted = view_sql(lake)
@@ -74,6 +76,10 @@ def ensure_catalog(path: Path, lake: Lake) -> None:
             str(path), config={"storage_compatibility_version": STORAGE_COMPATIBILITY}
         )
     except duckdb.IOException as exc:
+        if not strict and path.exists():
+            log.warning("catalog %s is held open by another process; views not checked: %s",
+                        path, exc)
+            return
         raise CatalogError(
             f"catalog {path} needs updating but another process holds it open ({exc}); "
             "close DuckDB sessions on it and retry"

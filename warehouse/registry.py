@@ -82,7 +82,7 @@ def _read(
     problems: list[str],
 ) -> pl.DataFrame | None:
     try:
-        raw = pl.read_csv(path, infer_schema=False, missing_utf8_is_empty_string=True)
+        raw = pl.read_csv(path, infer_schema=False)
     except (OSError, pl.exceptions.PolarsError) as exc:
         problems.append(f"{path}: cannot read as CSV: {exc}")
         return None
@@ -97,7 +97,7 @@ def _read(
         )
         return None
     raw = raw.rename(dict(zip(raw.columns, header, strict=True))).select(columns)
-    text = raw.with_columns(pl.all().str.strip_chars())
+    text = raw.with_columns(pl.all().fill_null("").str.strip_chars())
     blank_to_null = text.with_columns(
         pl.when(pl.col(c) == "").then(None).otherwise(pl.col(c)).alias(c) for c in columns
     )

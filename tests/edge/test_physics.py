@@ -52,7 +52,9 @@ def test_efficiency_peaks_between_half_and_full_load() -> None:
 @pytest.mark.parametrize("volts", [370.0, 380.0, 395.0])
 def test_current_obeys_the_three_phase_power_formula(beta: float, volts: float) -> None:
     pt = ph.motor_point(beta, MOTOR, volts, 50.0)
-    assert pt.input_kw == pytest.approx(math.sqrt(3) * volts * pt.current_a * pt.power_factor / 1000)
+    assert pt.input_kw == pytest.approx(
+        math.sqrt(3) * volts * pt.current_a * pt.power_factor / 1000
+    )
     assert 0.0 < pt.power_factor <= 1.0
 
 
@@ -102,9 +104,16 @@ def test_beta_from_input_power_round_trips(beta: float) -> None:
 
 @pytest.mark.parametrize(
     ("volts", "expected"),
-    [((462, 463, 455), 1.087), ((480, 476, 472), 0.84), ((460, 467, 450), 1.96), ((400, 395, 388), 1.606)],
+    [
+        ((462, 463, 455), 1.087),
+        ((480, 476, 472), 0.84),
+        ((460, 467, 450), 1.96),
+        ((400, 395, 388), 1.606),
+    ],
 )
-def test_nema_unbalance_matches_published_examples(volts: tuple[int, int, int], expected: float) -> None:
+def test_nema_unbalance_matches_published_examples(
+    volts: tuple[int, int, int], expected: float
+) -> None:
     """§9.7 A32, including the hemmotor.com negative example (1.606 %, not 1.45 %)."""
     assert ph.nema_unbalance_pct(*volts) == pytest.approx(expected, abs=0.006)
 
@@ -134,7 +143,9 @@ def test_rotodynamic_curve_has_its_best_efficiency_at_bep() -> None:
     bep = ph.rotodynamic_point(1.0, 300.0, 46.75, 0.80, 1.25)
     fluid_kw = bep.flow_m3h / 3600 * bep.pressure_rise_kpa
     assert fluid_kw == pytest.approx(0.80 * 46.75)  # P_fluid = Q·dp = eta·P_shaft (§3.2)
-    assert ph.head_m(bep.pressure_rise_kpa) == pytest.approx(fluid_kw * 1000 / (998 * 9.80665 * 300 / 3600))
+    assert ph.head_m(bep.pressure_rise_kpa) == pytest.approx(
+        fluid_kw * 1000 / (998 * 9.80665 * 300 / 3600)
+    )
 
 
 def test_throttled_pump_runs_up_its_curve_at_lower_efficiency() -> None:
@@ -151,7 +162,9 @@ def test_throttled_pump_runs_up_its_curve_at_lower_efficiency() -> None:
 @pytest.mark.parametrize(
     ("beta", "eta"), [(0.10, 0.987925), (0.3162, 0.993022), (0.50, 0.992282), (1.00, 0.987925)]
 )
-def test_transformer_losses_and_efficiency_match_the_reference_table(beta: float, eta: float) -> None:
+def test_transformer_losses_and_efficiency_match_the_reference_table(
+    beta: float, eta: float
+) -> None:
     """§6.3 computed case: P0 = 1 kW, Pk = 10 kW, S_N = 1000 kVA, cos(phi) = 0.9."""
     tx = ph.TransformerNameplate(1000.0, 1.0, 10.0, 400.0)
     pt = ph.transformer_point(beta, 0.9, tx)
@@ -172,7 +185,9 @@ def test_transformer_secondary_current_and_voltage() -> None:
 
 def _duty(demand_m3h: float, hours: float = 6.0) -> float:
     state = ph.Receiver(700.0, loaded=False)
-    state, loaded_s = ph.advance_receiver(state, hours * 3600, demand_m3h, 720.0, 4.8, (650.0, 750.0))
+    state, loaded_s = ph.advance_receiver(
+        state, hours * 3600, demand_m3h, 720.0, 4.8, (650.0, 750.0)
+    )
     assert 650.0 <= state.pressure_kpa <= 750.0
     return loaded_s / (hours * 3600)
 
@@ -184,7 +199,9 @@ def test_load_unload_duty_equals_leak_over_fad(leak: float) -> None:
 
 
 def test_receiver_without_demand_stays_unloaded_and_stopped_one_bleeds_down() -> None:
-    state, loaded_s = ph.advance_receiver(ph.Receiver(700.0, False), 600.0, 0.0, 720.0, 4.8, (650.0, 750.0))
+    state, loaded_s = ph.advance_receiver(
+        ph.Receiver(700.0, False), 600.0, 0.0, 720.0, 4.8, (650.0, 750.0)
+    )
     assert (state.pressure_kpa, loaded_s) == (700.0, 0.0)
     state, loaded_s = ph.advance_receiver(
         ph.Receiver(700.0, True), 60.0, 21.6, 720.0, 4.8, (650.0, 750.0), running=False
