@@ -42,7 +42,7 @@ class Device:
 
 @dataclass(frozen=True)
 class Site:
-    """One row of sites.csv; shift_calendar is parsed by edge.calendar when used."""
+    """One row of sites.csv; shift_calendar is parsed by schemas.calendar when used."""
 
     site: str
     timezone: str

@@ -15,6 +15,7 @@ import os
 import signal
 import threading
 import time
+from collections import deque
 from dataclasses import dataclass, field
 from types import FrameType
 
@@ -40,10 +41,11 @@ class Totals:
     duplicates: int = 0
     batches: int = 0
     acked: int = 0
-    last_flush_s: float = 0.0
-    flush_seconds: list[float] = field(default_factory=list)
+    flush_seconds: deque[float] = field(default_factory=lambda: deque(maxlen=10_000))
+    # receive of a batch's oldest message -> its file durable and acked, per batch
+    landing_latency_s: deque[float] = field(default_factory=lambda: deque(maxlen=10_000))
 
-    def add(self, report: BatchReport, acked: int, seconds: float) -> None:
+    def add(self, report: BatchReport, acked: int, seconds: float, latency: float) -> None:
         self.messages += report.messages
         self.messages_quarantined += report.messages_quarantined
         self.readings += report.readings
@@ -52,7 +54,8 @@ class Totals:
         self.duplicates += report.duplicates
         self.batches += 1
         self.acked += acked
-        self.last_flush_s = seconds
+        self.flush_seconds.append(seconds)
+        self.landing_latency_s.append(latency)
 
 
 class Consumer:
@@ -119,7 +122,8 @@ class Consumer:
         acked = self.subscriber.ack_through(received.acks)
         self._recent.add(landing.readings)
         seconds = time.perf_counter() - started
-        self.totals.add(landing.report, acked, seconds)
+        latency = time.time() - received.received_us[0] / 1e6
+        self.totals.add(landing.report, acked, seconds, latency)
         r = landing.report
         log.info(
             "batch=%d messages=%d readings=%d landed=%d quarantined=%d duplicates=%d "

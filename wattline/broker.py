@@ -115,6 +115,7 @@ class Broker:
 
 def make_broker(data_dir: Path, port: int | None = None, prefer: str = "mosquitto") -> Broker:
     """Mosquitto when installed, else the embedded amqtt broker (MQTT 3.1.1 only)."""
+    data_dir = data_dir.resolve()
     data_dir.mkdir(parents=True, exist_ok=True)
     port = port or free_port()
     binary = find_mosquitto() if prefer == "mosquitto" else None

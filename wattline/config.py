@@ -91,7 +91,11 @@ class Settings:
             "sending before a batch fills and every flush waits for the timer",
         )
         _require(i.flush_interval_s > 0, "ingest.flush_interval_s must be > 0")
-        _require(i.dedup_keys >= 10 * i.batch_max_readings // 10, "ingest.dedup_keys too small")
+        _require(
+            i.dedup_keys >= 2 * i.batch_max_readings,
+            "ingest.dedup_keys must be >= 2 x ingest.batch_max_readings so a redelivered "
+            "batch is still in the dedup index",
+        )
         return self
 
 

@@ -19,7 +19,7 @@ import pytest
 from paho.mqtt.enums import CallbackAPIVersion
 
 from edge import physics as ph
-from edge.calendar import parse_shift_calendar
+from schemas.calendar import parse_shift_calendar
 from edge.devices import DEMO_DATA_DIR, Device, Site, load_devices, load_sites, motor_nameplate
 from edge.scenarios import SCENARIOS, load_scenario_assignments
 from edge.simulate import generate_messages, publish_live

@@ -1,0 +1,53 @@
+"""Settings: defaults, TOML, WATTLINE_* overrides, and start-up errors that say what to fix."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from wattline.config import ConfigError, load_settings
+
+
+def test_defaults_need_no_file() -> None:
+    s = load_settings(None, environ={})
+    assert (s.mqtt.host, s.mqtt.port, s.mqtt.topic) == ("127.0.0.1", 1883, "telemetry/#")
+    assert s.lake.root == Path("data/lake") and s.catalog.path == Path("data/wattline.duckdb")
+
+
+def test_file_then_environment(tmp_path: Path) -> None:
+    f = tmp_path / "w.toml"
+    f.write_text('[mqtt]\nport = 1884\nhost = "broker"\n[ingest]\nflush_interval_s = 2\n')
+    s = load_settings(f, environ={"WATTLINE_MQTT__PORT": "1999", "WATTLINE_LAKE__ROOT": "/x",
+                                  "OTHER": "1"})
+    assert (s.mqtt.host, s.mqtt.port) == ("broker", 1999)
+    assert s.ingest.flush_interval_s == 2.0
+    assert s.lake.root == Path("/x")
+
+
+@pytest.mark.parametrize(
+    ("toml", "env", "message"),
+    [
+        ("[mqtt]\nprot = 1\n", {}, "unknown key mqtt.prot; [mqtt] has: host, port"),
+        ("[mqt]\n", {}, "unknown config section [mqt]"),
+        ('[mqtt]\nport = "x"\n', {}, "mqtt.port must be int, got 'x'"),
+        ("", {"WATTLINE_MQTT__PORT": "abc"}, "mqtt.port (from WATTLINE_MQTT__PORT) must be int"),
+        ("[mqtt]\nport = 70000\n", {}, "mqtt.port must be 1..65535"),
+        ("[mqtt]\nreceive_maximum = 100\n", {}, "batch_max_messages must be <= mqtt.receive_max"),
+        ("[mqtt]\nqos = 2\n", {}, "mqtt.qos must be 0 or 1"),
+        ("[mqtt\n", {}, "is not valid TOML"),
+    ],
+)
+def test_wrong_settings_fail_with_a_fix(
+    tmp_path: Path, toml: str, env: dict[str, str], message: str
+) -> None:
+    f = tmp_path / "w.toml"
+    f.write_text(toml)
+    with pytest.raises(ConfigError) as info:
+        load_settings(f, environ=env)
+    assert message in str(info.value)
+
+
+def test_missing_file_is_named(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="does not exist"):
+        load_settings(tmp_path / "nope.toml", environ={})
