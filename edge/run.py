@@ -26,7 +26,9 @@ def resolve_assignments(spec: str, device_ids: list[str]) -> dict[str, str]:
     pairs = dict(item.split("=", 1) for item in spec.split(","))
     unknown = sorted(set(pairs.values()) - set(SCENARIOS))
     if unknown:
-        raise ValueError(f"unknown scenario(s) {', '.join(unknown)}; known: {', '.join(sorted(SCENARIOS))}")
+        raise ValueError(
+            f"unknown scenario(s) {', '.join(unknown)}; known: {', '.join(sorted(SCENARIOS))}"
+        )
     return pairs
 
 
@@ -47,9 +49,16 @@ def simulate_command(args: argparse.Namespace, mqtt: MqttSettings) -> int:
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(sig, stop.set)
         return await publish_live(
-            mqtt.host, mqtt.port, devices, sites, assignments,
-            interval_s=1.0 / args.rate, duration_s=args.duration or None,
-            client_id=args.client_id, readings_per_message=args.batch, stop_event=stop,
+            mqtt.host,
+            mqtt.port,
+            devices,
+            sites,
+            assignments,
+            interval_s=1.0 / args.rate,
+            duration_s=args.duration or None,
+            client_id=args.client_id,
+            readings_per_message=args.batch,
+            stop_event=stop,
         )
 
     published = asyncio.run(main())

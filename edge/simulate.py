@@ -29,9 +29,9 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 import aiomqtt
 
 from edge import physics as ph
-from schemas.calendar import parse_shift_calendar
 from edge.devices import Device, Site, motor_nameplate, require, transformer_nameplate
 from edge.scenarios import get_scenario
+from schemas.calendar import parse_shift_calendar
 from schemas.wire import MAX_PAYLOAD_BYTES, topic_for
 
 log = logging.getLogger(__name__)

@@ -99,10 +99,13 @@ class Consumer:
             self.flush(self.inbox.take(0))
         finally:
             self.subscriber.stop()
-        log.info("consumer stopped messages=%d landed=%d quarantined=%d duplicates=%d",
-                 self.totals.messages, self.totals.landed,
-                 self.totals.messages_quarantined + self.totals.readings_quarantined,
-                 self.totals.duplicates)
+        log.info(
+            "consumer stopped messages=%d landed=%d quarantined=%d duplicates=%d",
+            self.totals.messages,
+            self.totals.landed,
+            self.totals.messages_quarantined + self.totals.readings_quarantined,
+            self.totals.duplicates,
+        )
         return 0
 
     def flush(self, received: Received) -> BatchReport | None:
@@ -128,8 +131,15 @@ class Consumer:
         log.info(
             "batch=%d messages=%d readings=%d landed=%d quarantined=%d duplicates=%d "
             "acked=%d fast_path=%s seconds=%.3f",
-            self._batch_no - 1, r.messages, r.readings, r.landed, r.quarantined,
-            r.duplicates, acked, r.fast_path, seconds,
+            self._batch_no - 1,
+            r.messages,
+            r.readings,
+            r.landed,
+            r.quarantined,
+            r.duplicates,
+            acked,
+            r.fast_path,
+            seconds,
         )
         return r
 

@@ -58,7 +58,9 @@ class Decoded:
     fast_path: bool
 
 
-def check_payloads(topics: Sequence[str], payloads: Sequence[bytes], max_bytes: int) -> pl.DataFrame:
+def check_payloads(
+    topics: Sequence[str], payloads: Sequence[bytes], max_bytes: int
+) -> pl.DataFrame:
     """Per message: site and device from the topic, and a payload-level reason or null."""
     frame = pl.DataFrame(
         {
@@ -67,8 +69,7 @@ def check_payloads(topics: Sequence[str], payloads: Sequence[bytes], max_bytes: 
             "utf8": [_utf8(p) for p in payloads],
             "blank": [not p or p.isspace() for p in payloads],
         },
-        schema={"topic": pl.String, "payload": pl.Binary, "utf8": pl.Boolean,
-                "blank": pl.Boolean},
+        schema={"topic": pl.String, "payload": pl.Binary, "utf8": pl.Boolean, "blank": pl.Boolean},
     ).with_row_index("_msg")
     parts = pl.col("topic").str.extract_groups(TOPIC_RE.pattern)
     size = pl.col("payload").bin.size()
@@ -140,8 +141,20 @@ def decode_batch(
 
 # ---- fast path -----------------------------------------------------------------------------
 
-_NUMERIC = (pl.Float64, pl.Float32, pl.Int64, pl.Int32, pl.Int16, pl.Int8, pl.Int128,
-            pl.UInt64, pl.UInt32, pl.UInt16, pl.UInt8, pl.Null)
+_NUMERIC = (
+    pl.Float64,
+    pl.Float32,
+    pl.Int64,
+    pl.Int32,
+    pl.Int16,
+    pl.Int8,
+    pl.Int128,
+    pl.UInt64,
+    pl.UInt32,
+    pl.UInt16,
+    pl.UInt8,
+    pl.Null,
+)
 
 
 def _fast(ids: list[int], payloads: list[bytes], topic_devices: list[str]) -> Decoded | None:
@@ -197,8 +210,11 @@ def _frame_to_candidates(frame: pl.DataFrame) -> Decoded:
             frame.filter(mismatch).select(
                 "_msg",
                 reason=pl.lit(Reason.TOPIC_MISMATCH.value),
-                detail=pl.format("device_id '{}' differs from topic device '{}'",
-                                 pl.col("device_id"), pl.col("_topic_device")),
+                detail=pl.format(
+                    "device_id '{}' differs from topic device '{}'",
+                    pl.col("device_id"),
+                    pl.col("_topic_device"),
+                ),
             )
         )
         frame = frame.filter(~mismatch)
@@ -215,9 +231,11 @@ def _frame_to_candidates(frame: pl.DataFrame) -> Decoded:
         )
         parts.append(_exploded(batch.filter(bad_shape.is_null())))
     candidates = pl.concat([_to_candidates(p) for p in parts], how="vertical")
-    rej = pl.concat(
-        [r.with_columns(_idx=pl.lit(None, pl.Int32)) for r in rejects], how="diagonal"
-    ) if rejects else REJECT_SCHEMA.to_frame()
+    rej = (
+        pl.concat([r.with_columns(_idx=pl.lit(None, pl.Int32)) for r in rejects], how="diagonal")
+        if rejects
+        else REJECT_SCHEMA.to_frame()
+    )
     return Decoded(candidates, rej.select(REJECT_SCHEMA.names()), True)
 
 
@@ -229,10 +247,15 @@ def _with_columns_present(frame: pl.DataFrame, names: Sequence[str]) -> pl.DataF
 def _batch_shape_problem(batch: pl.DataFrame, extra_top: list[str]) -> pl.Expr:
     readings = pl.col("readings")
     stray = [c for c in extra_top if c != "readings"]
-    stray_present = pl.concat_str(
-        [pl.when(pl.col(c).is_not_null()).then(pl.lit(c)) for c in stray], separator=", ",
-        ignore_nulls=True,
-    ) if stray else pl.lit("")
+    stray_present = (
+        pl.concat_str(
+            [pl.when(pl.col(c).is_not_null()).then(pl.lit(c)) for c in stray],
+            separator=", ",
+            ignore_nulls=True,
+        )
+        if stray
+        else pl.lit("")
+    )
     return (
         pl.when(readings.list.len() == 0)
         .then(pl.lit("readings is an empty list"))
@@ -265,8 +288,7 @@ def _to_candidates(rows: pl.DataFrame) -> pl.DataFrame:
     unknown_detail: pl.Expr = pl.lit(None, pl.String)
     if unknown:
         pieces = [
-            pl.when(pl.col(c).is_not_null()).then(pl.lit(c + "=") + _show(rows, c))
-            for c in unknown
+            pl.when(pl.col(c).is_not_null()).then(pl.lit(c + "=") + _show(rows, c)) for c in unknown
         ]
         joined = pl.concat_str(pieces, separator=", ", ignore_nulls=True)
         unknown_detail = pl.when(joined != "").then(pl.lit("unknown field(s): ") + joined)
@@ -314,7 +336,9 @@ def _slow(ids: list[int], payloads: list[bytes], topic_devices: list[str]) -> De
                 rejects.append(_reject(msg, idx, bad[0], bad[1]))
             else:
                 rows.append({"_msg": msg, "_idx": idx, **meta, **row})
-    candidates = pl.DataFrame(rows, schema=CANDIDATE_SCHEMA) if rows else CANDIDATE_SCHEMA.to_frame()
+    candidates = (
+        pl.DataFrame(rows, schema=CANDIDATE_SCHEMA) if rows else CANDIDATE_SCHEMA.to_frame()
+    )
     rej = pl.DataFrame(rejects, schema=REJECT_SCHEMA) if rejects else REJECT_SCHEMA.to_frame()
     return Decoded(candidates, rej, False)
 
@@ -328,8 +352,11 @@ def _message_shape(
 ) -> tuple[tuple[Reason, str] | None, list[dict[str, Any]], dict[str, Any]]:
     if not isinstance(doc, dict):
         return (Reason.WRONG_SHAPE, f"top level is {type(doc).__name__}, not an object"), [], {}
-    meta = {"device_id_msg": doc.get("device_id"), "gateway": doc.get("gateway"),
-            "seq": doc.get("seq")}
+    meta = {
+        "device_id_msg": doc.get("device_id"),
+        "gateway": doc.get("gateway"),
+        "seq": doc.get("seq"),
+    }
     device = meta["device_id_msg"]
     if device is not None and not isinstance(device, str):
         return (Reason.WRONG_SHAPE, "device_id must be a string"), [], {}
@@ -385,8 +412,9 @@ def _reading_row(reading: dict[str, Any]) -> tuple[dict[str, Any], tuple[Reason,
                 return {}, (Reason.WRONG_TYPE, f"{key}={value!r} is not a number")
             row[key] = _to_float(value)
         else:
-            unknown.append(f"{key}=" + ("<nested>" if isinstance(value, dict | list) else
-                                        _plain(value)))
+            unknown.append(
+                f"{key}=" + ("<nested>" if isinstance(value, dict | list) else _plain(value))
+            )
     row["_unknown"] = "unknown field(s): " + ", ".join(unknown) if unknown else None
     return row, None
 

@@ -162,28 +162,44 @@ class Subscriber:
         return sent
 
     def _on_connect(
-        self, client: paho.Client, userdata: object, flags: paho.ConnectFlags,
-        reason: ReasonCode, properties: Properties | None,
+        self,
+        client: paho.Client,
+        userdata: object,
+        flags: paho.ConnectFlags,
+        reason: ReasonCode,
+        properties: Properties | None,
     ) -> None:
         if reason.is_failure:
             self.refused = ConnectRefused(str(reason))
-            log.error("mqtt connect refused host=%s port=%d reason=%s",
-                      self.settings.host, self.settings.port, reason)
+            log.error(
+                "mqtt connect refused host=%s port=%d reason=%s",
+                self.settings.host,
+                self.settings.port,
+                reason,
+            )
             return
         self.generation += 1
         s = self.settings
         client.subscribe(s.topic, qos=s.qos)
-        log.info("mqtt connected host=%s port=%d session_present=%s generation=%d",
-                 s.host, s.port, flags.session_present, self.generation)
+        log.info(
+            "mqtt connected host=%s port=%d session_present=%s generation=%d",
+            s.host,
+            s.port,
+            flags.session_present,
+            self.generation,
+        )
         self.connected.set()
 
     def _on_disconnect(
-        self, client: paho.Client, userdata: object, flags: paho.DisconnectFlags,
-        reason: ReasonCode, properties: Properties | None,
+        self,
+        client: paho.Client,
+        userdata: object,
+        flags: paho.DisconnectFlags,
+        reason: ReasonCode,
+        properties: Properties | None,
     ) -> None:
         if self.connected.is_set() and not self._stopping:
-            log.warning("mqtt disconnected reason=%s; unacked messages will be redelivered",
-                        reason)
+            log.warning("mqtt disconnected reason=%s; unacked messages will be redelivered", reason)
         self.connected.clear()
 
     def _on_message(self, client: paho.Client, userdata: object, msg: paho.MQTTMessage) -> None:

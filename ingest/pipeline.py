@@ -60,18 +60,15 @@ class Landing:
     report: BatchReport
 
 
-def process(
-    batch: Batch, recent: RecentKeys, max_payload_bytes: int, max_future_s: int
-) -> Landing:
+def process(batch: Batch, recent: RecentKeys, max_payload_bytes: int, max_future_s: int) -> Landing:
     messages, decoded = decode_batch(batch.topics, batch.payloads, max_payload_bytes)
     messages = messages.with_columns(
         received_at=pl.Series(batch.received_us, dtype=pl.Int64).cast(TS)
     )
     meta = messages.select("_msg", "site", "device_id", "received_at")
-    candidates = (
-        decoded.candidates.join(meta, on="_msg", how="left", maintain_order="left")
-        .with_row_index("_row")
-    )
+    candidates = decoded.candidates.join(
+        meta, on="_msg", how="left", maintain_order="left"
+    ).with_row_index("_row")
     good, bad_rows = split_candidates(candidates, max_future_s)
     good = good.sort("device_id", "ts", maintain_order=True)
     kept, duplicates = recent.drop_seen(good)

@@ -159,7 +159,9 @@ def classify_candidates(candidates: pl.LazyFrame, max_future_s: int) -> pl.LazyF
         (
             (ts < TS_MIN) | (ts > horizon),
             Reason.BAD_TS,
-            pl.format("ts {} is before 2000 or more than {} s after receive time", ts, max_future_s),
+            pl.format(
+                "ts {} is before 2000 or more than {} s after receive time", ts, max_future_s
+            ),
         ),
         (pl.col("_unknown").is_not_null(), Reason.UNKNOWN_FIELD, pl.col("_unknown")),
         (no_quantity, Reason.NO_QUANTITY, pl.lit("reading has ts but no quantity")),
@@ -169,9 +171,7 @@ def classify_candidates(candidates: pl.LazyFrame, max_future_s: int) -> pl.LazyF
     for cond, why, text_expr in reversed(rules):
         reason = pl.when(cond).then(pl.lit(why.value)).otherwise(reason)
         detail = pl.when(cond).then(text_expr).otherwise(detail)
-    return candidates.with_columns(ts=parse_ts(raw)).with_columns(
-        _reason=reason, _detail=detail
-    )
+    return candidates.with_columns(ts=parse_ts(raw)).with_columns(_reason=reason, _detail=detail)
 
 
 def split_candidates(
@@ -192,8 +192,8 @@ def split_candidates(
         Readings.validate(typed, lazy=True)
     except pa.errors.SchemaErrors as exc:
         failures = _failure_reasons(exc.failure_cases)
-        bad_rows = passed.select("_row").with_row_index("index").join(
-            failures, on="index", how="inner"
+        bad_rows = (
+            passed.select("_row").with_row_index("index").join(failures, on="index", how="inner")
         )
         late = bad_rows.select("_row", "reason", "detail")
         keep = ~pl.int_range(pl.len()).is_in(failures["index"].implode())

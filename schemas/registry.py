@@ -33,8 +33,14 @@ DEVICE_NUMERIC: Final = (
 )
 DEVICE_COLUMNS: Final = ("device_id", "site", "kind", *DEVICE_NUMERIC)
 SITE_NUMERIC: Final = ("tariff_per_kwh", "emission_kg_per_kwh")
-SITE_COLUMNS: Final = ("site", "timezone", "tariff_per_kwh", "currency", "emission_kg_per_kwh",
-                       "shift_calendar")
+SITE_COLUMNS: Final = (
+    "site",
+    "timezone",
+    "tariff_per_kwh",
+    "currency",
+    "emission_kg_per_kwh",
+    "shift_calendar",
+)
 
 DEVICE_SCHEMA: Final = pl.Schema(
     {"device_id": pl.String, "site": pl.String, "kind": pl.String}

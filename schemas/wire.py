@@ -14,7 +14,9 @@ from typing import Final
 
 TOPIC_PREFIX: Final = "telemetry"
 ID_PATTERN: Final = r"[A-Za-z0-9_.-]{1,64}"
-TOPIC_RE: Final = re.compile(rf"^{TOPIC_PREFIX}/(?P<site>{ID_PATTERN})/(?P<device_id>{ID_PATTERN})$")
+TOPIC_RE: Final = re.compile(
+    rf"^{TOPIC_PREFIX}/(?P<site>{ID_PATTERN})/(?P<device_id>{ID_PATTERN})$"
+)
 MAX_PAYLOAD_BYTES: Final = 256 * 1024
 
 # Canonical numeric quantities and their valid closed ranges (DESIGN.md, wire contract v1).

@@ -48,7 +48,9 @@ def site() -> str:
 def settings_for(broker: Broker, root: Path, site: str, **ingest: object) -> Settings:
     return Settings(
         mqtt=MqttSettings(
-            host=broker.host, port=broker.port, client_id=f"consumer-{site}",
+            host=broker.host,
+            port=broker.port,
+            client_id=f"consumer-{site}",
             topic=f"telemetry/{site}/#",
         ),
         ingest=replace(IngestSettings(flush_interval_s=0.2), **ingest),  # type: ignore[arg-type]
@@ -122,7 +124,9 @@ def write_toml(settings: Settings, path: Path) -> Path:
         lines.append(f"[{section.name}]")
         for f in dataclasses.fields(getattr(settings, section.name)):
             value = getattr(getattr(settings, section.name), f.name)
-            lines.append(f"{f.name} = {json.dumps(str(value) if isinstance(value, Path) else value)}")
+            lines.append(
+                f"{f.name} = {json.dumps(str(value) if isinstance(value, Path) else value)}"
+            )
     path.write_text("\n".join(lines) + "\n")
     return path
 
@@ -142,7 +146,9 @@ class ConsumerProcess:
         with open(log_path, "ab") as log:
             self.process = subprocess.Popen(
                 [sys.executable, "-m", "wattline.cli", "--config", str(config), "consume"],
-                stdout=log, stderr=subprocess.STDOUT, env=env,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                env=env,
             )
 
     def wait_connected(self, timeout_s: float = 20.0) -> None:

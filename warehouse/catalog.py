@@ -77,8 +77,9 @@ def ensure_catalog(path: Path, lake: Lake, strict: bool = True) -> None:
         )
     except duckdb.IOException as exc:
         if not strict and path.exists():
-            log.warning("catalog %s is held open by another process; views not checked: %s",
-                        path, exc)
+            log.warning(
+                "catalog %s is held open by another process; views not checked: %s", path, exc
+            )
             return
         raise CatalogError(
             f"catalog {path} needs updating but another process holds it open ({exc}); "
@@ -87,7 +88,9 @@ def ensure_catalog(path: Path, lake: Lake, strict: bool = True) -> None:
     try:
         for name, sql in wanted.items():
             con.execute(f"CREATE OR REPLACE VIEW {name} AS {sql}")
-        con.execute("CREATE TABLE IF NOT EXISTS wattline_meta (key VARCHAR PRIMARY KEY, value VARCHAR)")
+        con.execute(
+            "CREATE TABLE IF NOT EXISTS wattline_meta (key VARCHAR PRIMARY KEY, value VARCHAR)"
+        )
         con.execute("DELETE FROM wattline_meta")
         con.executemany(
             "INSERT INTO wattline_meta VALUES (?, ?)",

@@ -92,9 +92,11 @@ class Lake:
             return []
         written = []
         dates = frame.get_column(date_col).dt.date()
-        for (day,), part in frame.with_columns(_date=dates).partition_by(
-            "_date", as_dict=True, maintain_order=True
-        ).items():
+        for (day,), part in (
+            frame.with_columns(_date=dates)
+            .partition_by("_date", as_dict=True, maintain_order=True)
+            .items()
+        ):
             name = f"part-{writer}-{batch:012d}.parquet"
             target = self.table_dir(table) / f"date={day.isoformat()}" / name
             write_atomic(part.drop("_date"), target)

@@ -112,7 +112,10 @@ def _read(
 
 
 def _validate(
-    frame: pl.DataFrame, model: type[pa.DataFrameModel], path: Path, key: str,
+    frame: pl.DataFrame,
+    model: type[pa.DataFrameModel],
+    path: Path,
+    key: str,
     problems: list[str],
 ) -> None:
     try:
@@ -129,7 +132,9 @@ def _validate(
 
 
 def _check_sites(
-    sites: pl.DataFrame, path: Path, problems: list[str],
+    sites: pl.DataFrame,
+    path: Path,
+    problems: list[str],
     check_calendar: Callable[[str], object] | None,
 ) -> None:
     for i, (site, tz, calendar) in enumerate(
@@ -138,8 +143,10 @@ def _check_sites(
         try:
             ZoneInfo(tz)
         except (ZoneInfoNotFoundError, ValueError):
-            problems.append(f"{path} row {i} (site {site}), column timezone: '{tz}' is not an "
-                            "IANA timezone such as Asia/Shanghai")
+            problems.append(
+                f"{path} row {i} (site {site}), column timezone: '{tz}' is not an "
+                "IANA timezone such as Asia/Shanghai"
+            )
         if calendar and check_calendar is not None:
             try:
                 check_calendar(calendar)
@@ -150,7 +157,10 @@ def _check_sites(
 def _check_device_sites(
     devices: pl.DataFrame, sites: pl.DataFrame, path: Path, problems: list[str]
 ) -> None:
-    unknown = devices.with_row_index("row", offset=2).filter(~pl.col("site").is_in(sites["site"].implode()))
+    unknown = devices.with_row_index("row", offset=2).filter(
+        ~pl.col("site").is_in(sites["site"].implode())
+    )
     for row, device, site in unknown.select("row", "device_id", "site").iter_rows():
-        problems.append(f"{path} row {row} (device_id {device}), column site: '{site}' is not in "
-                        "the sites file")
+        problems.append(
+            f"{path} row {row} (device_id {device}), column site: '{site}' is not in the sites file"
+        )

@@ -43,23 +43,26 @@ def find_mosquitto() -> str | None:
 def mosquitto_conf(port: int, data_dir: Path, extra: str = "") -> str:
     """A test/demo broker config in the spirit of deploy/mosquitto/mosquitto.conf."""
     user = pwd.getpwuid(os.geteuid()).pw_name
-    return "\n".join(
-        [
-            f"listener {port} 127.0.0.1",
-            "allow_anonymous true",
-            f"user {user}",
-            "persistence true",
-            f"persistence_location {data_dir}/",
-            "autosave_interval 60",
-            "max_queued_messages 1000000",
-            "max_queued_bytes 0",
-            "max_inflight_messages 0",
-            "log_dest stderr",
-            "log_type error",
-            "log_type warning",
-            extra,
-        ]
-    ) + "\n"
+    return (
+        "\n".join(
+            [
+                f"listener {port} 127.0.0.1",
+                "allow_anonymous true",
+                f"user {user}",
+                "persistence true",
+                f"persistence_location {data_dir}/",
+                "autosave_interval 60",
+                "max_queued_messages 1000000",
+                "max_queued_bytes 0",
+                "max_inflight_messages 0",
+                "log_dest stderr",
+                "log_type error",
+                "log_type warning",
+                extra,
+            ]
+        )
+        + "\n"
+    )
 
 
 @dataclass
@@ -83,13 +86,18 @@ class Broker:
     def start(self, timeout_s: float = 10.0) -> None:
         with open(self.log_path, "ab") as log:
             self.process = subprocess.Popen(
-                self.command, stdout=log, stderr=subprocess.STDOUT, cwd=self.data_dir,
+                self.command,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                cwd=self.data_dir,
                 start_new_session=True,
             )
         deadline = time.monotonic() + timeout_s
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
-                raise BrokerError(f"{self.kind} exited at start: {self.log_path.read_text()[-2000:]}")
+                raise BrokerError(
+                    f"{self.kind} exited at start: {self.log_path.read_text()[-2000:]}"
+                )
             try:
                 with socket.create_connection(("127.0.0.1", self.port), timeout=0.2):
                     return
@@ -129,4 +137,9 @@ def make_broker(data_dir: Path, port: int | None = None, prefer: str = "mosquitt
         f"    bind: 127.0.0.1:{port}\n"
         "plugins:\n  amqtt.plugins.authentication.AnonymousAuthPlugin:\n    allow_anonymous: true\n"
     )
-    return Broker("amqtt (embedded)", port, data_dir, [sys.executable, "-m", "amqtt.scripts.broker_script", "-c", str(conf)])
+    return Broker(
+        "amqtt (embedded)",
+        port,
+        data_dir,
+        [sys.executable, "-m", "amqtt.scripts.broker_script", "-c", str(conf)],
+    )

@@ -70,8 +70,12 @@ def build_parser() -> argparse.ArgumentParser:
 
     demo = sub.add_parser("demo", help="run a simulated plant end to end for about a minute")
     demo.add_argument("--duration", type=float, default=60.0, help="seconds of simulation")
-    demo.add_argument("--workdir", type=Path, default=Path("data/demo"),
-                      help="where the demo's broker, lake and catalog live")
+    demo.add_argument(
+        "--workdir",
+        type=Path,
+        default=Path("data/demo"),
+        help="where the demo's broker, lake and catalog live",
+    )
     demo.set_defaults(handler=_demo)
 
     sub.add_parser("consume", help="subscribe and land readings until SIGTERM").set_defaults(
@@ -97,9 +101,12 @@ def build_parser() -> argparse.ArgumentParser:
     sim = edge.add_parser("simulate", help="publish a simulated plant's readings over MQTT")
     sim.add_argument("--devices", type=Path, default=DATA / "devices.csv")
     sim.add_argument("--sites", type=Path, default=DATA / "sites.csv")
-    sim.add_argument("--scenario", default="plant",
-                     help="'plant' (each device's own scenario from the demo plant), a scenario "
-                          "name for every device, or device=scenario pairs, comma separated")
+    sim.add_argument(
+        "--scenario",
+        default="plant",
+        help="'plant' (each device's own scenario from the demo plant), a scenario "
+        "name for every device, or device=scenario pairs, comma separated",
+    )
     sim.add_argument("--rate", type=float, default=1.0, help="readings per second per device")
     sim.add_argument("--duration", type=float, default=0.0, help="seconds; 0 runs until stopped")
     sim.add_argument("--batch", type=int, default=1, help="readings per message")

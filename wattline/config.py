@@ -104,9 +104,7 @@ def _require(ok: bool, message: str) -> None:
         raise ConfigError(message)
 
 
-def load_settings(
-    path: Path | None = None, environ: Mapping[str, str] | None = None
-) -> Settings:
+def load_settings(path: Path | None = None, environ: Mapping[str, str] | None = None) -> Settings:
     """Defaults, then the TOML file (if any), then WATTLINE_* variables."""
     raw: dict[str, dict[str, Any]] = {}
     if path is not None:

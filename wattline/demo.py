@@ -48,19 +48,27 @@ def run_demo(settings: Settings, duration_s: float, workdir: Path) -> int:
     broker = make_broker(workdir / "broker")
     broker.start()
     protocol = "5" if broker.kind == "mosquitto" else "3.1.1"
-    print(f"broker: {broker.kind} on 127.0.0.1:{broker.port}"
-          + ("" if broker.kind == "mosquitto" else " (Mosquitto not installed; MQTT 3.1.1)"))
+    print(
+        f"broker: {broker.kind} on 127.0.0.1:{broker.port}"
+        + ("" if broker.kind == "mosquitto" else " (Mosquitto not installed; MQTT 3.1.1)")
+    )
     settings = replace(
         settings,
-        mqtt=replace(settings.mqtt, host=broker.host, port=broker.port, protocol=protocol,
-                     client_id="wattline-demo"),
+        mqtt=replace(
+            settings.mqtt,
+            host=broker.host,
+            port=broker.port,
+            protocol=protocol,
+            client_id="wattline-demo",
+        ),
         lake=LakeSettings(root=workdir / "lake"),
         catalog=CatalogSettings(path=workdir / "wattline.duckdb"),
     ).validate()
     try:
         lake = Lake(settings.lake.root)
-        counts = load_registry(lake, DEMO_DATA_DIR / "devices.csv", DEMO_DATA_DIR / "sites.csv",
-                               parse_shift_calendar)
+        counts = load_registry(
+            lake, DEMO_DATA_DIR / "devices.csv", DEMO_DATA_DIR / "sites.csv", parse_shift_calendar
+        )
         print(f"registry: {counts.devices} devices, {counts.sites} site(s)")
         consumer = Consumer(settings)
         thread = threading.Thread(target=consumer.run, name="consumer")
@@ -82,10 +90,23 @@ def _feed(port: int, duration_s: float) -> int:
     sites = load_sites(DEMO_DATA_DIR / "sites.csv")
     plan = load_scenario_assignments(DEMO_DATA_DIR / "scenarios.csv")
     now = datetime.now(UTC).replace(second=0, microsecond=0)
-    backfill = list(generate_messages(devices, sites, plan, now - timedelta(days=1),
-                                      now - timedelta(minutes=2), 60.0, 60, seed=1))
-    client = paho.Client(callback_api_version=CallbackAPIVersion.VERSION2,
-                         client_id="wattline-demo-gateway", protocol=paho.MQTTv5)
+    backfill = list(
+        generate_messages(
+            devices,
+            sites,
+            plan,
+            now - timedelta(days=1),
+            now - timedelta(minutes=2),
+            60.0,
+            60,
+            seed=1,
+        )
+    )
+    client = paho.Client(
+        callback_api_version=CallbackAPIVersion.VERSION2,
+        client_id="wattline-demo-gateway",
+        protocol=paho.MQTTv5,
+    )
     client.connect("127.0.0.1", port)
     client.loop_start()
     infos = [client.publish(topic, payload, qos=1) for topic, payload in backfill]
@@ -95,11 +116,16 @@ def _feed(port: int, duration_s: float) -> int:
     client.disconnect()
     client.loop_stop()
     history = sum(len(json.loads(p)["readings"]) for _, p in backfill)
-    print(f"backfill: {history} readings of the last day in {len(backfill)} messages; "
-          f"{len(FAULTY)} messages from a misconfigured gateway")
+    print(
+        f"backfill: {history} readings of the last day in {len(backfill)} messages; "
+        f"{len(FAULTY)} messages from a misconfigured gateway"
+    )
     print(f"live: {len(devices)} devices at 1 Hz for {duration_s:.0f} s ...", flush=True)
-    live = asyncio.run(publish_live("127.0.0.1", port, devices, sites, plan, 1.0, duration_s,
-                                    "wattline-demo-sim", seed=2))
+    live = asyncio.run(
+        publish_live(
+            "127.0.0.1", port, devices, sites, plan, 1.0, duration_s, "wattline-demo-sim", seed=2
+        )
+    )
     return history + live + len(FAULTY)
 
 
@@ -131,12 +157,14 @@ def _report(settings: Settings, consumer: Consumer, published: int) -> None:
     finally:
         con.close()
     latency = sorted(t.landing_latency_s) or [0.0]
-    print(f"\nreceived {t.messages} messages / {t.readings + t.messages_quarantined} records; "
-          f"landed {t.landed}, quarantined {t.readings_quarantined + t.messages_quarantined}, "
-          f"duplicates dropped {t.duplicates} (published {published}); "
-          f"{t.batches} batches; landing latency (oldest message of a batch, received to "
-          f"durable and acked) p50 {latency[len(latency) // 2]:.2f} s, "
-          f"max {latency[-1]:.2f} s")
+    print(
+        f"\nreceived {t.messages} messages / {t.readings + t.messages_quarantined} records; "
+        f"landed {t.landed}, quarantined {t.readings_quarantined + t.messages_quarantined}, "
+        f"duplicates dropped {t.duplicates} (published {published}); "
+        f"{t.batches} batches; landing latency (oldest message of a batch, received to "
+        f"durable and acked) p50 {latency[len(latency) // 2]:.2f} s, "
+        f"max {latency[-1]:.2f} s"
+    )
     print("\nlanded by kind (kind, devices, readings, kWh metered over the period):")
     for row in kinds:
         print("  ", row)
@@ -144,8 +172,11 @@ def _report(settings: Settings, consumer: Consumer, published: int) -> None:
     for row in reasons:
         print("  ", row)
     print(f"\nduplicates visible in readings: {dups}")
-    print(f"\nLook further (read-only, while a consumer runs too):\n"
-          f"  .venv/bin/duckdb -readonly {settings.catalog.path}\n"
-          "  SELECT device_id, date_trunc('day', ts) AS day, max(energy_kwh) - min(energy_kwh) AS kwh\n"
-          "    FROM readings GROUP BY ALL ORDER BY kwh DESC;\n"
-          "  SELECT reason, count(*), any_value(detail) FROM quarantine GROUP BY reason;")
+    print(
+        f"\nLook further (read-only, while a consumer runs too):\n"
+        f"  .venv/bin/duckdb -readonly {settings.catalog.path}\n"
+        "  SELECT device_id, date_trunc('day', ts) AS day,\n"
+        "         max(energy_kwh) - min(energy_kwh) AS kwh\n"
+        "    FROM readings GROUP BY ALL ORDER BY kwh DESC;\n"
+        "  SELECT reason, count(*), any_value(detail) FROM quarantine GROUP BY reason;"
+    )

@@ -19,10 +19,10 @@ import pytest
 from paho.mqtt.enums import CallbackAPIVersion
 
 from edge import physics as ph
-from schemas.calendar import parse_shift_calendar
 from edge.devices import DEMO_DATA_DIR, Device, Site, load_devices, load_sites, motor_nameplate
 from edge.scenarios import SCENARIOS, load_scenario_assignments
 from edge.simulate import generate_messages, publish_live
+from schemas.calendar import parse_shift_calendar
 from schemas.wire import MAX_PAYLOAD_BYTES, QUANTITY_RANGES, READING_FIELDS, STATES, TOPIC_RE
 
 MONDAY_0800_SH = datetime(2026, 11, 23, 0, 0, tzinfo=UTC)  # 08:00 in Asia/Shanghai

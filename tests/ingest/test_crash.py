@@ -1,4 +1,4 @@
-"""Kill the consumer (SIGKILL, or at the worst moment) and the broker: nothing lost, nothing doubled."""
+"""Kill the consumer (SIGKILL, or at the worst moment) and the broker: no loss, no doubles."""
 
 from __future__ import annotations
 
@@ -24,8 +24,10 @@ def stream(site: str, messages: int, per_message: int, devices: int = 5) -> list
     for m in range(messages):
         device = f"d{m % devices}"
         base = T0_MS + (m // devices) * per_message * 1000
-        readings = [{"ts": base + i * 1000, "power_kw": float(m), "current_a": float(i)}
-                    for i in range(per_message)]
+        readings = [
+            {"ts": base + i * 1000, "power_kw": float(m), "current_a": float(i)}
+            for i in range(per_message)
+        ]
         payload = json.dumps({"device_id": device, "seq": m, "readings": readings})
         out.append((f"telemetry/{site}/{device}", payload.encode()))
     return out

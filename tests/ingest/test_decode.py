@@ -18,8 +18,13 @@ LIMIT = 256 * 1024
 def random_message(rng: random.Random, device: str) -> bytes:
     def reading() -> dict[str, object]:
         r: dict[str, object] = {
-            "ts": rng.choice([1795219200000 + rng.randrange(10**6),
-                              "2026-11-21T08:00:00.250+08:00", "2026-11-21T00:00:01Z"]),
+            "ts": rng.choice(
+                [
+                    1795219200000 + rng.randrange(10**6),
+                    "2026-11-21T08:00:00.250+08:00",
+                    "2026-11-21T00:00:01Z",
+                ]
+            ),
         }
         for q in rng.sample(NUMERIC_QUANTITIES, rng.randrange(1, 5)):
             r[q] = rng.choice([rng.random() * 100, rng.randrange(0, 500)])
@@ -32,7 +37,9 @@ def random_message(rng: random.Random, device: str) -> bytes:
     if rng.random() < 0.5:
         return json.dumps(reading()).encode()
     meta = {"device_id": device, "gateway": "gw", "seq": rng.randrange(10**9)}
-    return json.dumps({**meta, "readings": [reading() for _ in range(rng.randrange(1, 6))]}).encode()
+    return json.dumps(
+        {**meta, "readings": [reading() for _ in range(rng.randrange(1, 6))]}
+    ).encode()
 
 
 def test_fast_and_reference_paths_agree_on_random_batches() -> None:
@@ -50,8 +57,10 @@ def test_fast_and_reference_paths_agree_on_random_batches() -> None:
 
 
 def test_clean_batch_takes_the_fast_path() -> None:
-    payloads = [b'{"ts": 1795219200000, "power_kw": 1}',
-                b'{"readings": [{"ts": "2026-11-21T08:00:00Z", "current_a": 3}]}']
+    payloads = [
+        b'{"ts": 1795219200000, "power_kw": 1}',
+        b'{"readings": [{"ts": "2026-11-21T08:00:00Z", "current_a": 3}]}',
+    ]
     _, decoded = decode_batch([T, T], payloads, LIMIT)
     assert decoded.fast_path
     assert decoded.candidates.height == 2
@@ -59,7 +68,11 @@ def test_clean_batch_takes_the_fast_path() -> None:
 
 
 def test_one_bad_message_does_not_stop_its_batch() -> None:
-    payloads = [b'{"ts": 1795219200000, "power_kw": 1}', b"{oops", b'{"ts": 1795219200001, "power_kw": 2}']
+    payloads = [
+        b'{"ts": 1795219200000, "power_kw": 1}',
+        b"{oops",
+        b'{"ts": 1795219200001, "power_kw": 2}',
+    ]
     _, decoded = decode_batch([T] * 3, payloads, LIMIT)
     assert not decoded.fast_path
     assert decoded.candidates["power_kw"].to_list() == [1.0, 2.0]
@@ -91,8 +104,12 @@ def test_null_is_absent_and_digit_strings_are_epoch_ms() -> None:
 
 
 def test_batch_shape_problems() -> None:
-    payloads = [b'{"readings": [null]}', b'{"readings": [{"ts": 1, "power_kw": 1}], "ts": 5}',
-                b'{"readings": {"ts": 1}}', b'{"seq": "7", "ts": 1, "power_kw": 1}']
+    payloads = [
+        b'{"readings": [null]}',
+        b'{"readings": [{"ts": 1, "power_kw": 1}], "ts": 5}',
+        b'{"readings": {"ts": 1}}',
+        b'{"seq": "7", "ts": 1, "power_kw": 1}',
+    ]
     _, decoded = decode_batch([T] * 4, payloads, LIMIT)
     assert decoded.rejects.sort("_msg")["reason"].to_list() == ["wrong_shape"] * 4
     assert decoded.candidates.is_empty()

@@ -59,7 +59,8 @@ def test_each_bad_input_class_is_quarantined_with_its_reason(
     con = connect_readonly(settings.catalog.path)
     rows = con.execute(
         "SELECT topic, reason, detail, payload, reading_index FROM quarantine "
-        "WHERE topic LIKE ? ORDER BY received_at, reading_index", [f"telemetry/{site}/%"]
+        "WHERE topic LIKE ? ORDER BY received_at, reading_index",
+        [f"telemetry/{site}/%"],
     ).fetchall()
     landed = con.execute(
         "SELECT power_kw FROM readings WHERE site = ? ORDER BY ts", [site]
@@ -71,7 +72,9 @@ def test_each_bad_input_class_is_quarantined_with_its_reason(
         assert row[1] == reason, (payload[:60], row[1], row[2])
         assert row[2], "every quarantine row has a human-readable detail"
     assert by_payload[(f"telemetry/{site}/m1", mixed)][1:3] == (
-        "out_of_range", "power_kw=-20000000.0 fails [-1e+06, 1e+06]")
+        "out_of_range",
+        "power_kw=-20000000.0 fails [-1e+06, 1e+06]",
+    )
     assert landed == [(2.0,), (3.0,)]
     assert totals.readings == totals.landed + totals.readings_quarantined + totals.duplicates
     assert totals.messages == len(bad) + 1

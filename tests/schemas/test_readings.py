@@ -18,7 +18,10 @@ from schemas.readings import READING_COLUMNS, parse_ts, split_candidates
         ("2026-11-21T08:00:00Z", datetime(2026, 11, 21, 8, 0, tzinfo=UTC)),
         ("2026-11-21t08:00:00z", datetime(2026, 11, 21, 8, 0, tzinfo=UTC)),
         ("2026-11-21 08:00:00-03:30", datetime(2026, 11, 21, 11, 30, tzinfo=UTC)),
-        ("2026-11-21T08:00:00.123456789+00:00", datetime(2026, 11, 21, 8, 0, 0, 123456, tzinfo=UTC)),
+        (
+            "2026-11-21T08:00:00.123456789+00:00",
+            datetime(2026, 11, 21, 8, 0, 0, 123456, tzinfo=UTC),
+        ),
         ("1795219200123", datetime(2026, 11, 21, 0, 0, 0, 123000, tzinfo=UTC)),
         ("2026-13-21T08:00:00Z", None),
         ("2026-11-21T08:00:00", None),
@@ -30,32 +33,49 @@ def test_parse_ts(raw: str, expected: datetime | None) -> None:
 
 
 def candidates(rows: list[dict[str, object]]) -> pl.DataFrame:
-    base = {"_msg": 0, "_idx": 0, "device_id_msg": None, "gateway": None, "seq": None,
-            "state": None, "_unknown": None}
+    base = {
+        "_msg": 0,
+        "_idx": 0,
+        "device_id_msg": None,
+        "gateway": None,
+        "seq": None,
+        "state": None,
+        "_unknown": None,
+    }
     frame = pl.DataFrame([{**base, **r} for r in rows], schema=CANDIDATE_SCHEMA)
     received = datetime(2026, 11, 21, 12, tzinfo=UTC)
     return frame.with_row_index("_row").with_columns(
-        site=pl.lit("plant"), device_id=pl.lit("m1"),
+        site=pl.lit("plant"),
+        device_id=pl.lit("m1"),
         received_at=pl.lit(received).cast(pl.Datetime("us", "UTC")),
     )
 
 
 def test_split_keeps_good_rows_and_names_each_reason() -> None:
-    frame = candidates([
-        {"ts_raw": "1795219200000", "power_kw": 5.0},
-        {"ts_raw": None, "power_kw": 5.0},
-        {"ts_raw": "2026-11-21T08:00:00", "power_kw": 5.0},
-        {"ts_raw": "1795219200000"},
-        {"ts_raw": "1795219200000", "power_factor": 1.01, "temperature_c": 900.0},
-        {"ts_raw": "1795219200000", "energy_kwh": float("inf")},
-        {"ts_raw": "4102444800000", "power_kw": 1.0},  # 2100: a clock fault
-        {"ts_raw": "1795219200000", "power_kw": 1.0, "_unknown": "unknown field(s): x=1"},
-    ])
+    frame = candidates(
+        [
+            {"ts_raw": "1795219200000", "power_kw": 5.0},
+            {"ts_raw": None, "power_kw": 5.0},
+            {"ts_raw": "2026-11-21T08:00:00", "power_kw": 5.0},
+            {"ts_raw": "1795219200000"},
+            {"ts_raw": "1795219200000", "power_factor": 1.01, "temperature_c": 900.0},
+            {"ts_raw": "1795219200000", "energy_kwh": float("inf")},
+            {"ts_raw": "4102444800000", "power_kw": 1.0},  # 2100: a clock fault
+            {"ts_raw": "1795219200000", "power_kw": 1.0, "_unknown": "unknown field(s): x=1"},
+        ]
+    )
     good, bad = split_candidates(frame, max_future_s=86400)
     assert good.columns == list(READING_COLUMNS)
     assert good["power_kw"].to_list() == [5.0]
     reasons = dict(bad.select("_row", "reason").iter_rows())
-    assert reasons == {1: "missing_ts", 2: "ts_without_zone", 3: "no_quantity",
-                       4: "out_of_range", 5: "not_finite", 6: "bad_ts", 7: "unknown_field"}
+    assert reasons == {
+        1: "missing_ts",
+        2: "ts_without_zone",
+        3: "no_quantity",
+        4: "out_of_range",
+        5: "not_finite",
+        6: "bad_ts",
+        7: "unknown_field",
+    }
     detail = dict(bad.select("_row", "detail").iter_rows())[4]
     assert "power_factor=1.01" in detail and "temperature_c=900.0" in detail

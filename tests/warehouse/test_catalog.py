@@ -27,7 +27,10 @@ def duckdb_cli() -> str:
 def cli_query(catalog: Path, sql: str) -> str:
     out = subprocess.run(
         [duckdb_cli(), "-readonly", "-csv", "-noheader", str(catalog), "-c", sql],
-        capture_output=True, text=True, timeout=60, check=False,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
     )
     assert out.returncode == 0, out.stderr
     return out.stdout.strip()
@@ -46,15 +49,17 @@ def test_duckdb_1x_cli_reads_the_catalog_while_the_consumer_runs(
         seen = ""
         deadline = time.monotonic() + 10
         while seen != "1" and time.monotonic() < deadline:
-            seen = cli_query(settings.catalog.path,
-                             f"SELECT count(*) FROM readings WHERE site = '{site}'")
+            seen = cli_query(
+                settings.catalog.path, f"SELECT count(*) FROM readings WHERE site = '{site}'"
+            )
         assert seen == "1", "new data is visible to a 1.x client within seconds"
         publisher.publish(f"telemetry/{site}/m1", {"ts": 1795219201000, "power_kw": 4.5})
         deadline = time.monotonic() + 10
         count = 0
         while count != 2 and time.monotonic() < deadline:
-            count = analyst.execute("SELECT count(*) FROM readings WHERE site = ?",
-                                    [site]).fetchall()[0][0]
+            count = analyst.execute(
+                "SELECT count(*) FROM readings WHERE site = ?", [site]
+            ).fetchall()[0][0]
         assert count == 2, "an open session sees new files at query time"
         analyst.close()
     assert cli_query(settings.catalog.path, "SELECT count(*) FROM devices") == "0"
@@ -63,10 +68,16 @@ def test_duckdb_1x_cli_reads_the_catalog_while_the_consumer_runs(
 def hold_open(path: Path, read_only: bool) -> subprocess.Popen[str]:
     """An analyst's session in another process."""
     holder = subprocess.Popen(
-        [sys.executable, "-c", "import duckdb, sys, time; "
-         f"c = duckdb.connect(sys.argv[1], read_only={read_only}); "
-         "print('open', flush=True); time.sleep(60)", str(path)],
-        stdout=subprocess.PIPE, text=True,
+        [
+            sys.executable,
+            "-c",
+            "import duckdb, sys, time; "
+            f"c = duckdb.connect(sys.argv[1], read_only={read_only}); "
+            "print('open', flush=True); time.sleep(60)",
+            str(path),
+        ],
+        stdout=subprocess.PIPE,
+        text=True,
     )
     assert holder.stdout is not None and holder.stdout.readline().strip() == "open"
     return holder

@@ -18,8 +18,9 @@ def test_defaults_need_no_file() -> None:
 def test_file_then_environment(tmp_path: Path) -> None:
     f = tmp_path / "w.toml"
     f.write_text('[mqtt]\nport = 1884\nhost = "broker"\n[ingest]\nflush_interval_s = 2\n')
-    s = load_settings(f, environ={"WATTLINE_MQTT__PORT": "1999", "WATTLINE_LAKE__ROOT": "/x",
-                                  "OTHER": "1"})
+    s = load_settings(
+        f, environ={"WATTLINE_MQTT__PORT": "1999", "WATTLINE_LAKE__ROOT": "/x", "OTHER": "1"}
+    )
     assert (s.mqtt.host, s.mqtt.port) == ("broker", 1999)
     assert s.ingest.flush_interval_s == 2.0
     assert s.lake.root == Path("/x")
