@@ -14,48 +14,14 @@ that is a string of digits is read as epoch milliseconds.
 
 from __future__ import annotations
 
-import json
-import math
 from collections.abc import Sequence
-from dataclasses import dataclass
-from typing import Any, Final
+from typing import Any
 
 import polars as pl
 
-from schemas.wire import (
-    MESSAGE_FIELDS,
-    NUMERIC_QUANTITIES,
-    READING_FIELDS,
-    TOPIC_RE,
-    Reason,
-)
-
-CANDIDATE_SCHEMA: Final = pl.Schema(
-    {
-        "_msg": pl.UInt32,
-        "_idx": pl.Int32,
-        "device_id_msg": pl.String,
-        "gateway": pl.String,
-        "seq": pl.Int64,
-        "ts_raw": pl.String,
-        **{q: pl.Float64 for q in NUMERIC_QUANTITIES},
-        "state": pl.String,
-        "_unknown": pl.String,
-    }
-)
-REJECT_SCHEMA: Final = pl.Schema(
-    {"_msg": pl.UInt32, "_idx": pl.Int32, "reason": pl.String, "detail": pl.String}
-)
-_MSG_META = ("device_id", "gateway", "seq")
-
-
-@dataclass(frozen=True)
-class Decoded:
-    """Candidates (one row per reading) and rejects (payload-level `_idx` is null)."""
-
-    candidates: pl.DataFrame
-    rejects: pl.DataFrame
-    fast_path: bool
+from ingest.candidates import CANDIDATE_SCHEMA, MSG_META, REJECT_SCHEMA, Decoded
+from ingest.decode_reference import decode_reference
+from schemas.wire import MESSAGE_FIELDS, NUMERIC_QUANTITIES, READING_FIELDS, TOPIC_RE, Reason
 
 
 def check_payloads(
@@ -134,7 +100,7 @@ def decode_batch(
     if not good["multiline"].any():
         decoded = _fast(good_ids, [payloads[i] for i in good_ids], topic_devices)
     if decoded is None:
-        decoded = _slow(good_ids, [payloads[i] for i in good_ids], topic_devices)
+        decoded = decode_reference(good_ids, [payloads[i] for i in good_ids], topic_devices)
     rejects = pl.concat([payload_rejects, decoded.rejects]).cast(REJECT_SCHEMA)
     return messages, Decoded(decoded.candidates, rejects, decoded.fast_path)
 
@@ -174,7 +140,7 @@ def _fast(ids: list[int], payloads: list[bytes], topic_devices: list[str]) -> De
 
 
 def _fast_typable(schema: pl.Schema) -> bool:
-    def reading_ok(fields: dict[str, pl.DataType]) -> bool:
+    def reading_ok(fields: dict[str, Any]) -> bool:
         for name, dtype in fields.items():
             if name in NUMERIC_QUANTITIES and dtype not in _NUMERIC:
                 return False
@@ -218,7 +184,7 @@ def _frame_to_candidates(frame: pl.DataFrame) -> Decoded:
             )
         )
         frame = frame.filter(~mismatch)
-    frame = _with_columns_present(frame, [*_MSG_META, "readings"] if has_batch else _MSG_META)
+    frame = _with_columns_present(frame, [*MSG_META, "readings"] if has_batch else MSG_META)
     singles = frame.filter(pl.col("readings").is_null()) if has_batch else frame
     parts = [_singles(singles, extra_top)]
     if has_batch:
@@ -268,11 +234,11 @@ def _batch_shape_problem(batch: pl.DataFrame, extra_top: list[str]) -> pl.Expr:
 
 def _singles(frame: pl.DataFrame, extra_top: list[str]) -> pl.DataFrame:
     fields = [c for c in extra_top if c != "readings"]
-    return frame.select("_msg", *_MSG_META, *fields).with_columns(_idx=pl.lit(0, pl.Int32))
+    return frame.select("_msg", *MSG_META, *fields).with_columns(_idx=pl.lit(0, pl.Int32))
 
 
 def _exploded(batch: pl.DataFrame) -> pl.DataFrame:
-    meta = ["_msg", *_MSG_META]
+    meta = ["_msg", *MSG_META]
     return (
         batch.select(*meta, "readings")
         .explode("readings")
@@ -283,7 +249,7 @@ def _exploded(batch: pl.DataFrame) -> pl.DataFrame:
 
 def _to_candidates(rows: pl.DataFrame) -> pl.DataFrame:
     """Rename, cast and gather unknown fields into one `_unknown` detail string."""
-    known = READING_FIELDS | {"_msg", "_idx", *_MSG_META}
+    known = READING_FIELDS | {"_msg", "_idx", *MSG_META}
     unknown = [c for c in rows.columns if c not in known]
     unknown_detail: pl.Expr = pl.lit(None, pl.String)
     if unknown:
@@ -292,7 +258,7 @@ def _to_candidates(rows: pl.DataFrame) -> pl.DataFrame:
         ]
         joined = pl.concat_str(pieces, separator=", ", ignore_nulls=True)
         unknown_detail = pl.when(joined != "").then(pl.lit("unknown field(s): ") + joined)
-    rows = _with_columns_present(rows, [*READING_FIELDS, *_MSG_META])
+    rows = _with_columns_present(rows, [*READING_FIELDS, *MSG_META])
     return rows.select(
         pl.col("_msg"),
         pl.col("_idx"),
@@ -303,7 +269,7 @@ def _to_candidates(rows: pl.DataFrame) -> pl.DataFrame:
         *[pl.col(q).cast(pl.Float64) for q in NUMERIC_QUANTITIES],
         "state",
         unknown_detail.alias("_unknown"),
-    ).cast(CANDIDATE_SCHEMA)  # type: ignore[arg-type]
+    ).cast(CANDIDATE_SCHEMA)
 
 
 def _show(rows: pl.DataFrame, column: str) -> pl.Expr:
@@ -311,122 +277,3 @@ def _show(rows: pl.DataFrame, column: str) -> pl.Expr:
     if isinstance(dtype, pl.Struct | pl.List | pl.Array):
         return pl.lit("<nested>")
     return pl.col(column).cast(pl.String)
-
-
-# ---- reference path ------------------------------------------------------------------------
-
-
-def _slow(ids: list[int], payloads: list[bytes], topic_devices: list[str]) -> Decoded:
-    """One `json.loads` per message; exact types, used only for batches with bad input."""
-    rows: list[dict[str, Any]] = []
-    rejects: list[dict[str, Any]] = []
-    for msg, payload, topic_device in zip(ids, payloads, topic_devices, strict=True):
-        try:
-            doc = json.loads(payload)
-        except (ValueError, RecursionError) as exc:
-            rejects.append(_reject(msg, None, Reason.MALFORMED_JSON, f"not JSON: {exc}"))
-            continue
-        problem, readings, meta = _message_shape(doc, topic_device)
-        if problem is not None:
-            rejects.append(_reject(msg, None, problem[0], problem[1]))
-            continue
-        for idx, reading in enumerate(readings):
-            row, bad = _reading_row(reading)
-            if bad is not None:
-                rejects.append(_reject(msg, idx, bad[0], bad[1]))
-            else:
-                rows.append({"_msg": msg, "_idx": idx, **meta, **row})
-    candidates = (
-        pl.DataFrame(rows, schema=CANDIDATE_SCHEMA) if rows else CANDIDATE_SCHEMA.to_frame()
-    )
-    rej = pl.DataFrame(rejects, schema=REJECT_SCHEMA) if rejects else REJECT_SCHEMA.to_frame()
-    return Decoded(candidates, rej, False)
-
-
-def _reject(msg: int, idx: int | None, reason: Reason, detail: str) -> dict[str, Any]:
-    return {"_msg": msg, "_idx": idx, "reason": reason.value, "detail": detail}
-
-
-def _message_shape(
-    doc: Any, topic_device: str
-) -> tuple[tuple[Reason, str] | None, list[dict[str, Any]], dict[str, Any]]:
-    if not isinstance(doc, dict):
-        return (Reason.WRONG_SHAPE, f"top level is {type(doc).__name__}, not an object"), [], {}
-    meta = {
-        "device_id_msg": doc.get("device_id"),
-        "gateway": doc.get("gateway"),
-        "seq": doc.get("seq"),
-    }
-    device = meta["device_id_msg"]
-    if device is not None and not isinstance(device, str):
-        return (Reason.WRONG_SHAPE, "device_id must be a string"), [], {}
-    if device is not None and device != topic_device:
-        detail = f"device_id '{device}' differs from topic device '{topic_device}'"
-        return (Reason.TOPIC_MISMATCH, detail), [], {}
-    if meta["gateway"] is not None and not isinstance(meta["gateway"], str):
-        return (Reason.WRONG_SHAPE, "gateway must be a string"), [], {}
-    seq = meta["seq"]
-    if seq is not None and (not _is_int(seq) or not -(2**63) <= seq < 2**63):
-        return (Reason.WRONG_SHAPE, "seq must be a 64-bit integer"), [], {}
-    readings = doc.get("readings")
-    if readings is None:
-        return None, [{k: v for k, v in doc.items() if k not in MESSAGE_FIELDS}], meta
-    if not isinstance(readings, list):
-        return (Reason.WRONG_SHAPE, "readings must be a list of objects"), [], {}
-    stray = sorted(k for k, v in doc.items() if k not in MESSAGE_FIELDS and v is not None)
-    if not readings:
-        return (Reason.WRONG_SHAPE, "readings is an empty list"), [], {}
-    if any(r is None for r in readings):
-        return (Reason.WRONG_SHAPE, "readings holds a null instead of an object"), [], {}
-    if not all(isinstance(r, dict) for r in readings):
-        return (Reason.WRONG_SHAPE, "readings must be a list of objects"), [], {}
-    if stray:
-        detail = f"batch message has top-level key(s) beside readings: {', '.join(stray)}"
-        return (Reason.WRONG_SHAPE, detail), [], {}
-    return None, readings, meta
-
-
-def _is_int(value: Any) -> bool:
-    return isinstance(value, int) and not isinstance(value, bool)
-
-
-def _reading_row(reading: dict[str, Any]) -> tuple[dict[str, Any], tuple[Reason, str] | None]:
-    row: dict[str, Any] = {}
-    unknown: list[str] = []
-    for key, value in reading.items():
-        if value is None:
-            continue
-        if key == "ts":
-            if _is_int(value):
-                row["ts_raw"] = str(value)
-            elif isinstance(value, str):
-                row["ts_raw"] = value
-            else:
-                return {}, (Reason.BAD_TS, f"ts={value!r} is neither a string nor an integer")
-        elif key == "state":
-            if not isinstance(value, str):
-                return {}, (Reason.WRONG_TYPE, f"state={value!r} is not a string")
-            row["state"] = value
-        elif key in NUMERIC_QUANTITIES:
-            if not (isinstance(value, float) or _is_int(value)):
-                return {}, (Reason.WRONG_TYPE, f"{key}={value!r} is not a number")
-            row[key] = _to_float(value)
-        else:
-            unknown.append(
-                f"{key}=" + ("<nested>" if isinstance(value, dict | list) else _plain(value))
-            )
-    row["_unknown"] = "unknown field(s): " + ", ".join(unknown) if unknown else None
-    return row, None
-
-
-def _to_float(value: float | int) -> float:
-    try:
-        return float(value)
-    except OverflowError:
-        return math.copysign(math.inf, value)
-
-
-def _plain(value: Any) -> str:
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    return str(value)

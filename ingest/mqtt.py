@@ -135,7 +135,7 @@ class Subscriber:
     def start(self) -> None:
         s = self.settings
         if s.protocol == "5":
-            props = Properties(PacketTypes.CONNECT)
+            props = Properties(PacketTypes.CONNECT)  # type: ignore[no-untyped-call]
             props.SessionExpiryInterval = s.session_expiry_s
             props.ReceiveMaximum = s.receive_maximum
             self._client.connect_async(
@@ -203,4 +203,4 @@ class Subscriber:
         self.connected.clear()
 
     def _on_message(self, client: paho.Client, userdata: object, msg: paho.MQTTMessage) -> None:
-        self.inbox.put(msg.topic, msg.payload, msg.mid, msg.qos, self.generation)
+        self.inbox.put(msg.topic, bytes(msg.payload), msg.mid, msg.qos, self.generation)

@@ -113,7 +113,7 @@ def _quarantine_rows(rejects: pl.DataFrame, messages: pl.DataFrame) -> pl.DataFr
         "detail",
         "payload",
         quarantine_id=pl.Series(ids, dtype=pl.String),
-    ).cast(QUARANTINE_SCHEMA)  # type: ignore[arg-type]
+    ).cast(QUARANTINE_SCHEMA)
 
 
 def _quarantine_id(topic: str, payload: bytes, idx: int | None) -> str:

@@ -37,7 +37,7 @@ READING_COLUMNS: Final = (
     "received_at",
 )
 READING_SCHEMA: Final = pl.Schema(
-    {
+    {  # type: ignore[arg-type]
         "site": pl.String,
         "device_id": pl.String,
         "ts": TS,
@@ -49,7 +49,7 @@ READING_SCHEMA: Final = pl.Schema(
     }
 )
 QUARANTINE_SCHEMA: Final = pl.Schema(
-    {
+    {  # type: ignore[arg-type]
         "received_at": TS,
         "topic": pl.String,
         "site": pl.String,

@@ -108,7 +108,7 @@ def _read(
         )
         for row, value in bad.select("row", col).iter_rows():
             problems.append(f"{path} row {row}, column {col}: '{value}' is not a number")
-    return parsed.cast(schema)  # type: ignore[arg-type]
+    return parsed.cast(schema)
 
 
 def _validate(

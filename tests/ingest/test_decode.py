@@ -8,7 +8,8 @@ import random
 import polars as pl
 from polars.testing import assert_frame_equal
 
-from ingest.decode import _fast, _slow, decode_batch
+from ingest.decode import _fast, decode_batch
+from ingest.decode_reference import decode_reference as _slow
 from schemas.wire import NUMERIC_QUANTITIES
 
 T = "telemetry/plant/m1"

@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 import polars as pl
 import pytest
 
-from ingest.decode import CANDIDATE_SCHEMA
+from ingest.candidates import CANDIDATE_SCHEMA
 from schemas.readings import READING_COLUMNS, parse_ts, split_candidates
 
 
