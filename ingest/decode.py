@@ -15,7 +15,7 @@ that is a string of digits is read as epoch milliseconds.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, Final
 
 import polars as pl
 
@@ -124,19 +124,95 @@ _NUMERIC = (
 
 
 def _fast(ids: list[int], payloads: list[bytes], topic_devices: list[str]) -> Decoded | None:
-    """Parse the batch in one polars call; None when it needs the reference path."""
+    """Parse the batch in one polars call; None when it needs the reference path.
+
+    First with the contract's fixed schema (no inference pass: ~2.5x faster). Polars
+    ignores keys a fixed schema does not name, so that read is only trusted when the
+    number of keys in the text equals the number of values it parsed: any unknown key,
+    duplicate key or explicit null makes them differ and the batch is read again with
+    full schema inference, which sees every key.
+    """
     if not payloads:
         return Decoded(CANDIDATE_SCHEMA.to_frame(), REJECT_SCHEMA.to_frame(), True)
-    try:
-        frame = pl.read_ndjson(b"\n".join(payloads), infer_schema_length=None)
-    except (pl.exceptions.PolarsError, ValueError):
-        return None
+    text = b"\n".join(payloads)
+    frame = _read_fixed(text, _sample_schema(payloads))
+    if frame is None or frame.height != len(payloads) or _parsed_keys(frame) != _text_keys(text):
+        try:
+            frame = pl.read_ndjson(text, infer_schema_length=None)
+        except (pl.exceptions.PolarsError, ValueError):
+            return None
     if frame.height != len(payloads) or not _fast_typable(frame.schema):
         return None
     frame = frame.with_columns(
         _msg=pl.Series(ids, dtype=pl.UInt32), _topic_device=pl.Series(topic_devices)
     )
     return _frame_to_candidates(frame)
+
+
+_READING_STRUCT = pl.Struct(
+    {"ts": pl.String, **{q: pl.Float64 for q in NUMERIC_QUANTITIES}, "state": pl.String}
+)
+FIXED_SCHEMA: Final = pl.Schema(
+    {
+        "device_id": pl.String,
+        "gateway": pl.String,
+        "seq": pl.Int64,
+        "readings": pl.List(_READING_STRUCT),
+        **{f.name: f.dtype for f in _READING_STRUCT.fields},
+    }
+)
+
+
+def _sample_schema(payloads: list[bytes], lines: int = 64) -> pl.Schema | None:
+    """The contract's types for just the keys a spread sample of the batch uses.
+
+    Reading with all 22 contract fields when a plant sends five costs twice as much, so
+    the read uses the sampled keys; a key the sample missed shows up in the key count.
+    """
+    sample = b"\n".join(payloads[:: max(1, len(payloads) // lines)])
+    try:
+        seen = pl.read_ndjson(sample, infer_schema_length=None).schema
+    except (pl.exceptions.PolarsError, ValueError):
+        return None
+    if any(name not in FIXED_SCHEMA for name in seen):
+        return None
+    schema = {name: FIXED_SCHEMA[name] for name in seen if name != "readings"}
+    batch = seen.get("readings")
+    if isinstance(batch, pl.List) and isinstance(batch.inner, pl.Struct):
+        fixed = dict(_READING_STRUCT.to_schema())
+        inner = [f.name for f in batch.inner.fields]
+        if any(name not in fixed for name in inner):
+            return None
+        schema["readings"] = pl.List(pl.Struct({name: fixed[name] for name in inner}))
+    return pl.Schema(schema)
+
+
+def _read_fixed(text: bytes, schema: pl.Schema | None) -> pl.DataFrame | None:
+    if schema is None:
+        return None
+    try:
+        return pl.read_ndjson(text, schema=schema)
+    except (pl.exceptions.PolarsError, ValueError):
+        return None
+
+
+def _text_keys(text: bytes) -> int:
+    """Object keys in JSON text: every key ends with `":`; inside a string it would be `\\":`."""
+    return text.count(b'":') - text.count(b'\\":')
+
+
+def _parsed_keys(frame: pl.DataFrame) -> int:
+    """Non-null values the fixed-schema read produced, at both levels."""
+    top = frame.select(pl.sum_horizontal(pl.all().is_not_null().cast(pl.UInt32)).sum()).item()
+    if "readings" not in frame.columns:
+        return int(top or 0)
+    inner = (
+        frame.select(pl.col("readings").explode(empty_as_null=False))
+        .unnest("readings")
+        .select(pl.sum_horizontal(pl.all().is_not_null().cast(pl.UInt32)).sum())
+        .item()
+    )
+    return int(top or 0) + int(inner or 0)
 
 
 def _fast_typable(schema: pl.Schema) -> bool:

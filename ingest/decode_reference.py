@@ -105,9 +105,7 @@ def _reading_row(reading: dict[str, Any]) -> tuple[dict[str, Any], tuple[Reason,
             else:
                 return {}, (Reason.BAD_TS, f"ts={value!r} is neither a string nor an integer")
         elif key == "state":
-            if not isinstance(value, str):
-                return {}, (Reason.WRONG_TYPE, f"state={value!r} is not a string")
-            row["state"] = value
+            row["state"] = value if isinstance(value, str) else _plain(value)
         elif key in NUMERIC_QUANTITIES:
             if not (isinstance(value, float) or _is_int(value)):
                 return {}, (Reason.WRONG_TYPE, f"{key}={value!r} is not a number")

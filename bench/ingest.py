@@ -1,0 +1,322 @@
+"""Ingest benchmark: Wattline's consumer against the broker's own ceiling, in one run.
+
+    .venv/bin/python bench/ingest.py [--messages 100000] [--batch-messages 10000]
+
+Starts a private Mosquitto on a free loopback port and, for two payload shapes (one
+reading per message, 100 readings per message), measures:
+
+(a) the ceiling: a bare paho-mqtt QoS 1 subscriber process that only collects payloads;
+(b) Wattline: `wattline consume` as its own process, from the first publish until the
+    last reading is durable in Parquet, acked, and counted through the DuckDB catalog.
+
+Both consume the same pre-built stream from the same publisher. Then the latency run:
+Wattline at half of its measured rate for ~10 s, each reading's `ts` set at publish time,
+the catalog polled every 100 ms; latency = poll time - ts (so it includes up to 0.1 s of
+polling resolution). Prints readings/s, the ratio (b)/(a), latency p50/p99 and the
+consumer's peak RSS (VmHWM). Not a test: it asserts nothing, it prints figures.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import signal
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+import duckdb
+import paho.mqtt.client as paho
+from paho.mqtt.enums import CallbackAPIVersion
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from wattline.broker import Broker, make_broker  # noqa: E402
+
+T0_MS = 1_795_219_200_000
+BARE = """
+import sys, time, paho.mqtt.client as paho
+from paho.mqtt.enums import CallbackAPIVersion
+port, expected, topic = int(sys.argv[1]), int(sys.argv[2]), sys.argv[3]
+got = []
+done = __import__("threading").Event()
+def on_message(c, u, m):
+    got.append(m.payload)
+    if len(got) >= expected:
+        done.set()
+def on_connect(c, u, f, rc, p):
+    c.subscribe(topic, qos=1)
+c = paho.Client(callback_api_version=CallbackAPIVersion.VERSION2, client_id="bare",
+                protocol=paho.MQTTv5)
+c.on_message, c.on_connect = on_message, on_connect
+c.connect("127.0.0.1", port)
+c.loop_start()
+print("ready", flush=True)
+done.wait()
+print(f"done {time.time():.6f}", flush=True)
+c.loop_stop()
+"""
+
+
+def stream(
+    site: str, messages: int, per_message: int, devices: int = 1000
+) -> list[tuple[str, bytes]]:
+    out = []
+    for m in range(messages):
+        device = f"d{m % devices}"
+        base = T0_MS + (m // devices) * per_message * 1000
+        if per_message == 1:
+            body: dict[str, object] = {
+                "ts": base,
+                "power_kw": 12.5,
+                "current_a": 20.1,
+                "voltage_v": 400.2,
+                "power_factor": 0.86,
+            }
+        else:
+            body = {
+                "device_id": device,
+                "seq": m,
+                "readings": [
+                    {
+                        "ts": base + i * 1000,
+                        "power_kw": 12.5,
+                        "current_a": 20.1,
+                        "voltage_v": 400.2,
+                        "power_factor": 0.86,
+                    }
+                    for i in range(per_message)
+                ],
+            }
+        out.append((f"telemetry/{site}/{device}", json.dumps(body, separators=(",", ":")).encode()))
+    return out
+
+
+def publisher(port: int, client_id: str) -> paho.Client:
+    client = paho.Client(
+        callback_api_version=CallbackAPIVersion.VERSION2, client_id=client_id, protocol=paho.MQTTv5
+    )
+    client.max_inflight_messages_set(1000)
+    client.max_queued_messages_set(0)
+    client.connect("127.0.0.1", port)
+    client.loop_start()
+    return client
+
+
+def publish_all(port: int, items: list[tuple[str, bytes]]) -> float:
+    client = publisher(port, f"bench-pub-{time.time_ns()}")
+    started = time.time()
+    infos = [client.publish(t, p, qos=1) for t, p in items]
+    for info in infos:
+        info.wait_for_publish(120)
+    client.disconnect()
+    client.loop_stop()
+    return started
+
+
+def bare_ceiling(broker: Broker, site: str, items: list[tuple[str, bytes]]) -> float:
+    proc = subprocess.Popen(
+        [sys.executable, "-c", BARE, str(broker.port), str(len(items)), f"telemetry/{site}/#"],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    assert proc.stdout is not None
+    assert proc.stdout.readline().strip() == "ready"
+    time.sleep(0.5)  # subscription settles
+    started = publish_all(broker.port, items)
+    line = proc.stdout.readline().split()
+    proc.wait(30)
+    proc.stdout.close()
+    return float(line[1]) - started
+
+
+def write_config(path: Path, broker: Broker, work: Path, site: str, batch_messages: int) -> Path:
+    path.write_text(
+        f'[mqtt]\nport = {broker.port}\nclient_id = "bench-{site}"\ntopic = "telemetry/{site}/#"\n'
+        f"[ingest]\nbatch_max_messages = {batch_messages}\nbatch_max_readings = 200000\n"
+        f'flush_interval_s = 0.5\n[lake]\nroot = "{work / "lake"}"\n'
+        f'[catalog]\npath = "{work / "catalog.duckdb"}"\n'
+    )
+    return path
+
+
+class Consumer:
+    def __init__(self, config: Path, log: Path) -> None:
+        env = {k: v for k, v in os.environ.items() if not k.startswith("WATTLINE_")}
+        with open(log, "ab") as out:
+            self.proc = subprocess.Popen(
+                [sys.executable, "-m", "wattline.cli", "--config", str(config), "consume"],
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                env=env,
+                cwd=ROOT,
+            )
+        deadline = time.monotonic() + 30
+        while "mqtt connected" not in log.read_text():
+            if time.monotonic() > deadline or self.proc.poll() is not None:
+                raise RuntimeError(log.read_text()[-2000:])
+            time.sleep(0.05)
+
+    def peak_rss_mb(self) -> float:
+        for line in Path(f"/proc/{self.proc.pid}/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024
+        return float("nan")
+
+    def stop(self) -> None:
+        self.proc.send_signal(signal.SIGTERM)
+        self.proc.wait(60)
+
+
+def count(catalog: Path, site: str) -> int:
+    con = duckdb.connect(str(catalog), read_only=True)
+    try:
+        return int(
+            con.execute("SELECT count(*) FROM readings WHERE site = ?", [site]).fetchall()[0][0]
+        )
+    finally:
+        con.close()
+
+
+def wattline_run(
+    broker: Broker,
+    work: Path,
+    site: str,
+    items: list[tuple[str, bytes]],
+    readings: int,
+    batch_messages: int,
+) -> tuple[float, float]:
+    config = write_config(work / f"{site}.toml", broker, work / site, site, batch_messages)
+    consumer = Consumer(config, work / f"{site}.log")
+    catalog = work / site / "catalog.duckdb"
+    started = publish_all(broker.port, items)
+    while count(catalog, site) < readings:
+        time.sleep(0.1)
+    elapsed = time.time() - started
+    rss = consumer.peak_rss_mb()
+    consumer.stop()
+    return elapsed, rss
+
+
+def latency_run(
+    broker: Broker,
+    work: Path,
+    rate_msgs: float,
+    per_message: int,
+    batch_messages: int,
+    seconds: float = 10.0,
+) -> tuple[list[float], float]:
+    site = f"lat{per_message}"
+    config = write_config(work / f"{site}.toml", broker, work / site, site, batch_messages)
+    consumer = Consumer(config, work / f"{site}.log")
+    catalog = work / site / "catalog.duckdb"
+    client = publisher(broker.port, "bench-latency")
+    total = int(rate_msgs * seconds)
+    latencies: list[float] = []
+    stop = threading.Event()
+    give_up = time.monotonic() + seconds + 60
+
+    def poll() -> None:
+        """Messages land in publish order, batch by batch, so new rows have seq > last seen."""
+        last_seq = -1
+        con = duckdb.connect(str(catalog), read_only=True)
+        while last_seq < total - 1:
+            now = time.time()
+            rows = con.execute(
+                "SELECT seq, epoch_ms(ts) FROM readings WHERE site = ? AND seq > ?",
+                [site, last_seq],
+            ).fetchall()
+            if rows:
+                latencies.extend(now - ms / 1000 for _, ms in rows)
+                last_seq = max(seq for seq, _ in rows)
+            if stop.is_set() and not rows and time.monotonic() > give_up:
+                break
+            time.sleep(0.1)
+        con.close()
+
+    poller = threading.Thread(target=poll)
+    poller.start()
+    started = time.monotonic()
+    for m in range(total):
+        due = started + m / rate_msgs
+        delay = due - time.monotonic()
+        if delay > 0:
+            time.sleep(delay)
+        now_ms = int(time.time() * 1000)
+        device = f"d{m % 1000}"
+        if per_message == 1:
+            body: dict[str, object] = {"ts": now_ms, "power_kw": 1.0, "seq": m}
+        else:
+            # distinct ts per reading, all at or before the publish instant (conservative)
+            body = {
+                "seq": m,
+                "readings": [{"ts": now_ms - i, "power_kw": 1.0} for i in range(per_message)],
+            }
+        client.publish(f"telemetry/{site}/{device}", json.dumps(body), qos=1)
+    stop.set()
+    poller.join(120)
+    client.disconnect()
+    client.loop_stop()
+    rss = consumer.peak_rss_mb()
+    consumer.stop()
+    return latencies, rss
+
+
+def pct(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(q * len(ordered)))] if ordered else float("nan")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--messages", type=int, default=100_000, help="messages, 1-reading shape")
+    parser.add_argument("--batch-messages", type=int, default=20_000)
+    args = parser.parse_args()
+    work = Path(tempfile.mkdtemp(prefix="wattline-bench-"))
+    broker = make_broker(work / "broker")
+    broker.start()
+    print(
+        f"broker: {broker.kind}; python {sys.version.split()[0]}; cores {os.cpu_count()}; "
+        f"work dir {work}"
+    )
+    try:
+        for per_message in (1, 100):
+            messages = args.messages if per_message == 1 else args.messages // 10
+            readings = messages * per_message
+            bare = bare_ceiling(
+                broker, f"bare{per_message}", stream(f"bare{per_message}", messages, per_message)
+            )
+            mine, rss = wattline_run(
+                broker,
+                work,
+                f"w{per_message}",
+                stream(f"w{per_message}", messages, per_message),
+                readings,
+                args.batch_messages,
+            )
+            print(
+                f"shape {per_message:>3} reading(s)/msg, {messages} msgs: "
+                f"ceiling {readings / bare:,.0f} readings/s ({messages / bare:,.0f} msg/s); "
+                f"wattline {readings / mine:,.0f} readings/s ({messages / mine:,.0f} msg/s); "
+                f"ratio {bare / mine:.2f}; consumer peak RSS {rss:.0f} MB",
+                flush=True,
+            )
+            half = messages / mine / 2
+            lat, rss = latency_run(broker, work, half, per_message, args.batch_messages)
+            print(
+                f"   at half rate ({half:,.0f} msg/s for 10 s): publish -> queryable "
+                f"p50 {pct(lat, 0.5):.2f} s, p99 {pct(lat, 0.99):.2f} s "
+                f"({len(lat)} readings); consumer peak RSS {rss:.0f} MB",
+                flush=True,
+            )
+    finally:
+        broker.stop()
+
+
+if __name__ == "__main__":
+    main()
