@@ -19,7 +19,7 @@ from typing import Final
 
 import duckdb
 
-from warehouse.lake import QUARANTINE, READINGS, Lake
+from warehouse.lake import EVALUATIONS, LOAD_FACTOR, QUARANTINE, READINGS, Lake
 
 log = logging.getLogger(__name__)
 CATALOG_VERSION: Final = 1
@@ -48,6 +48,15 @@ def view_sql(lake: Lake) -> dict[str, str]:
             WHERE rn = 1""",
         "devices": f"SELECT * FROM read_parquet('{devices}')",
         "sites": f"SELECT * FROM read_parquet('{sites}')",
+        "load_factor": f"""
+            SELECT * EXCLUDE (date) FROM read_parquet('{lake.glob(LOAD_FACTOR)}',
+                                                 hive_partitioning = true,
+                                                 hive_types = {{'date': DATE}})""",
+        "rule_evaluations": f"""
+            SELECT * EXCLUDE (date) FROM read_parquet('{lake.glob(EVALUATIONS)}',
+                                                 hive_partitioning = true,
+                                                 hive_types = {{'date': DATE}})""",
+        "alerts": f"SELECT * FROM read_parquet('{lake.alerts_path.resolve()}')",
     }
 
 

@@ -27,10 +27,20 @@ import pyarrow.parquet as pq
 
 from schemas.readings import QUARANTINE_SCHEMA, READING_SCHEMA
 from schemas.registry import DEVICE_SCHEMA, SITE_SCHEMA
+from schemas.results import EVALUATION_SCHEMA, LOAD_FACTOR_SCHEMA, PRICED_ALERT_SCHEMA
 
 READINGS: Final = "readings"
 QUARANTINE: Final = "quarantine"
 REGISTRY: Final = "registry"
+LOAD_FACTOR: Final = "load_factor"
+EVALUATIONS: Final = "evaluations"
+ALERTS: Final = "alerts"
+PARTITIONED: Final = {
+    READINGS: READING_SCHEMA,
+    QUARANTINE: QUARANTINE_SCHEMA,
+    LOAD_FACTOR: LOAD_FACTOR_SCHEMA,
+    EVALUATIONS: EVALUATION_SCHEMA,
+}
 SCHEMA_PARTITION: Final = "date=1970-01-01"
 SCHEMA_FILE: Final = "_schema.parquet"
 _PART_RE = re.compile(r"^part-(?P<writer>.+)-(?P<batch>\d{12})\.parquet$")
@@ -58,7 +68,7 @@ class Lake:
 
     def prepare(self) -> None:
         """Create directories and the zero-row schema files that keep globs non-empty."""
-        for table, schema in ((READINGS, READING_SCHEMA), (QUARANTINE, QUARANTINE_SCHEMA)):
+        for table, schema in PARTITIONED.items():
             target = self.table_dir(table) / SCHEMA_PARTITION / SCHEMA_FILE
             if not target.exists():
                 write_atomic(schema.to_frame(), target)
@@ -66,6 +76,12 @@ class Lake:
         for name, schema in (("devices", DEVICE_SCHEMA), ("sites", SITE_SCHEMA)):
             if not self.registry_path(name).exists():
                 write_atomic(schema.to_frame(), self.registry_path(name))
+        if not self.alerts_path.exists():
+            write_atomic(PRICED_ALERT_SCHEMA.to_frame(), self.alerts_path)
+
+    @property
+    def alerts_path(self) -> Path:
+        return self.root / ALERTS / "alerts.parquet"
 
     def part_files(self, table: str, writer: str | None = None) -> Iterator[tuple[int, Path]]:
         """(batch number, path) of every data file, optionally of one writer."""

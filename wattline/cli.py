@@ -56,6 +56,13 @@ def _edge_simulate(args: argparse.Namespace, settings: Settings) -> int:
     return simulate_command(args, settings.mqtt)
 
 
+def _jobs_run(args: argparse.Namespace, settings: Settings) -> int:
+    from wattline.jobs import run_jobs
+
+    print(run_jobs(settings, full=args.full).summary())
+    return 0
+
+
 def _demo(args: argparse.Namespace, settings: Settings) -> int:
     from wattline.demo import run_demo
 
@@ -96,6 +103,13 @@ def build_parser() -> argparse.ArgumentParser:
     load.add_argument("--devices", type=Path, required=True)
     load.add_argument("--sites", type=Path, required=True)
     load.set_defaults(handler=_registry_load)
+
+    jobs = sub.add_parser("jobs", help="analytics jobs").add_subparsers(
+        dest="action", required=True
+    )
+    run = jobs.add_parser("run", help="load matching and waste rules over new data")
+    run.add_argument("--full", action="store_true", help="recompute every day, not only new data")
+    run.set_defaults(handler=_jobs_run)
 
     edge = sub.add_parser("edge", help="edge gateway").add_subparsers(dest="action", required=True)
     sim = edge.add_parser("simulate", help="publish a simulated plant's readings over MQTT")

@@ -18,6 +18,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from transforms.thresholds import Thresholds
+
 ENV_PREFIX = "WATTLINE_"
 
 
@@ -76,6 +78,7 @@ class Settings:
     ingest: IngestSettings = field(default_factory=IngestSettings)
     lake: LakeSettings = field(default_factory=LakeSettings)
     catalog: CatalogSettings = field(default_factory=CatalogSettings)
+    analytics: Thresholds = field(default_factory=Thresholds)
 
     def validate(self) -> Settings:
         m, i = self.mqtt, self.ingest

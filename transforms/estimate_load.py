@@ -1,0 +1,121 @@
+"""Per 1-minute bucket: is the machine running, and how loaded is it, by the best method.
+
+Running state comes from the data: the `state` field where the device reports one,
+otherwise current above 5 % of FLA or power above 5 % of rated input (domain.md §13),
+so stopped time does not dilute load factors. Transformers are running whenever they
+report (energised).
+
+Load factor:
+- motors, pumps, fans (motor-driven): the AMO motor model (transforms/amo_motor.py):
+  input power against the part-load efficiency curve; else line current with voltage
+  correction and the no-load guard; else slip (domain.md §2.2);
+- compressors: loaded or unloaded (state, or power between unloaded and rated input);
+- transformers: beta = S / S_N with S = P / PF (domain.md §6.2).
+"""
+
+from __future__ import annotations
+
+import polars as pl
+
+from transforms import amo_motor, transformer
+from transforms.electrical import unbalance_pct_expr
+from transforms.thresholds import Thresholds
+
+MOTOR_DRIVEN = ("motor", "pump", "fan")
+
+
+def rated_input_kw() -> pl.Expr:
+    """Electrical input at rated output: P_N / η_N (DOE input-power method, domain §2.2a)."""
+    return pl.col("rated_power_kw") / pl.col("rated_efficiency").fill_null(0.9)
+
+
+def estimate_load(
+    buckets: pl.LazyFrame, devices: pl.DataFrame, curves: pl.DataFrame, t: Thresholds
+) -> pl.LazyFrame:
+    """Add nameplate columns, `running_s`, `beta`, `efficiency`, `shaft_kw`, `load_method`,
+    `idle`, `loaded_s`/`unloaded_s` (compressors), `flow_bep_ratio` (pumps, fans),
+    `s_kva`/`transformer_loss_kw`/`light_load` (transformers), unbalance percentages."""
+    joined = buckets.join(devices.lazy(), on="device_id", how="left", suffix="_registry")
+    kind = pl.col("kind")
+    reported = (pl.col("state_running_s") + pl.col("stopped_s")) > 0
+    by_level = (
+        (pl.col("current_a") > t.running_current_fraction * pl.col("rated_current_a"))
+        | (pl.col("power_kw") > t.running_power_fraction * rated_input_kw())
+    ).fill_null(False)
+    running_s = (
+        pl.when(kind == "transformer")
+        .then(pl.col("observed_s"))
+        .when(reported)
+        .then(pl.col("state_running_s"))
+        .when(by_level)
+        .then(pl.col("observed_s"))
+        .otherwise(0.0)
+    )
+    with_running = joined.with_columns(
+        running_s=running_s,
+        voltage_unbalance_pct=unbalance_pct_expr("voltage_ab_v", "voltage_bc_v", "voltage_ca_v"),
+        current_unbalance_pct=unbalance_pct_expr("current_l1_a", "current_l2_a", "current_l3_a"),
+    )
+    motors = amo_motor.estimate_load(with_running.filter(kind.is_in(MOTOR_DRIVEN)), curves)
+    others = with_running.filter(~kind.is_in(MOTOR_DRIVEN) | kind.is_null())
+    return (
+        pl.concat([motors, others], how="diagonal_relaxed")
+        .with_columns(_compressor(t), _rotodynamic(), *_transformer())
+        .with_columns(
+            idle=(pl.col("running_s") > 0)
+            & (pl.col("idle_no_load").fill_null(False) | (pl.col("beta") < t.idle_beta)).fill_null(
+                False
+            )
+            & kind.is_in(MOTOR_DRIVEN)
+        )
+    )
+
+
+def _compressor(t: Thresholds) -> pl.Expr:
+    """Loaded when the state says so, else when power is above the load/unload midpoint."""
+    unloaded_kw = pl.col("unloaded_power_kw")
+    midpoint = unloaded_kw + t.loaded_power_fraction * (rated_input_kw() - unloaded_kw)
+    by_power = pl.when(pl.col("power_kw") > midpoint).then(pl.col("running_s")).otherwise(0.0)
+    loaded = (
+        pl.when(pl.col("loaded_s") + pl.col("unloaded_s") > 0)
+        .then(pl.col("loaded_s"))
+        .otherwise(by_power)
+    )
+    return pl.when(pl.col("kind") == "compressor").then(loaded).alias("compressor_loaded_s")
+
+
+def _rotodynamic() -> pl.Expr:
+    return (
+        pl.when(pl.col("kind").is_in(["pump", "fan"]) & (pl.col("running_s") > 0))
+        .then(pl.col("flow_m3h") / pl.col("bep_flow_m3h"))
+        .alias("flow_bep_ratio")
+    )
+
+
+def _transformer() -> list[pl.Expr]:
+    """beta = S/S_N, losses P0 + beta^2 Pk, light load below P0/Pk (domain §6.2, §6.3 T1)."""
+    is_tx = pl.col("kind") == "transformer"
+    s_kva = pl.coalesce(
+        pl.col("power_kw").abs() / pl.col("power_factor"),
+        3**0.5 * pl.col("voltage_v") * pl.col("current_a") / 1000.0,
+    )
+    beta = s_kva / pl.col("rated_kva")
+    p0, pk = pl.col("no_load_loss_kw"), pl.col("load_loss_kw")
+    light = beta < transformer.light_load_boundary_expr(p0, pk)
+    dt_h = pl.col("observed_s") / 3600.0
+    return [
+        pl.when(is_tx).then(s_kva).alias("s_kva"),
+        pl.when(is_tx).then(beta).otherwise(pl.col("beta")).alias("beta"),
+        pl.when(is_tx).then(transformer.losses_kw_expr(beta, p0, pk)).alias("transformer_loss_kw"),
+        pl.when(is_tx).then(light).alias("light_load"),
+        pl.when(is_tx & light)
+        .then(_light_load_excess_kw(beta, p0, pk) * dt_h)
+        .alias("light_load_waste_kwh"),
+    ]
+
+
+def _light_load_excess_kw(beta: pl.Expr, p0: pl.Expr, pk: pl.Expr) -> pl.Expr:
+    """Loss above what the same load would cost at the rated loss rate (P0 + Pk per rated
+    load): P0 + β²Pk − β(P0 + Pk) = (1 − β)(P0 − βPk), positive exactly when β < P0/Pk,
+    the loss-rate boundary of domain.md §6.2 [derivation]."""
+    return (1 - beta) * (p0 - beta * pk)

@@ -1,0 +1,114 @@
+"""`wattline jobs run`: the analytics over what landed since the last run.
+
+The runner does the I/O; transforms/ does the thinking on frames. Incremental: the
+readings files that are new or changed since the last run (by size and mtime) name
+their UTC date partitions; every site-local day those can touch (a UTC date reaches
+the local day before and after) is recomputed from all its readings and its result
+files replaced whole. Alerts are then derived again from every day's evaluations.
+Idempotent: a second run, or a run after a crash, writes the same files.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass
+from datetime import date, timedelta
+from pathlib import Path
+
+import polars as pl
+
+from transforms.daily import analyse_days
+from transforms.track_alerts import price_alerts, track_alerts
+from warehouse.catalog import ensure_catalog
+from warehouse.lake import EVALUATIONS, LOAD_FACTOR, Lake
+from warehouse.results import Results
+from wattline.config import Settings
+
+log = logging.getLogger(__name__)
+CHUNK_DAYS = 7
+
+
+@dataclass(frozen=True)
+class JobReport:
+    days: list[date]
+    load_factor_rows: int
+    evaluations: int
+    alerts_open: int
+    alerts_resolved: int
+    seconds: float
+
+    def summary(self) -> str:
+        span = f"{self.days[0]}..{self.days[-1]}" if self.days else "nothing new"
+        return (
+            f"jobs: days {span} ({len(self.days)}), load_factor rows "
+            f"{self.load_factor_rows}, evaluations {self.evaluations}, alerts open "
+            f"{self.alerts_open}, resolved {self.alerts_resolved}, {self.seconds:.1f} s"
+        )
+
+
+def run_jobs(settings: Settings, full: bool = False) -> JobReport:
+    started = time.perf_counter()
+    lake = Lake(settings.lake.root)
+    lake.prepare()
+    results = Results(lake)
+    ensure_catalog(settings.catalog.path, lake, strict=False)
+    devices = pl.read_parquet(lake.registry_path("devices"))
+    sites = pl.read_parquet(lake.registry_path("sites"))
+    files = results.readings_files()
+    seen = {} if full else results.load_state()
+    changed = [Path(p) for p, sig in files.items() if seen.get(p) != sig]
+    days = _local_days(changed)
+    lf_rows = evals = 0
+    for chunk in _chunks(days, CHUNK_DAYS):
+        utc = [chunk[0] - timedelta(days=1) + timedelta(days=i) for i in range(len(chunk) + 2)]
+        readings = results.readings_for_utc_days(utc)
+        if readings is None:
+            continue
+        load_factor, evaluations = analyse_days(readings, devices, sites, settings.analytics, chunk)
+        for (day,), part in load_factor.partition_by("day", as_dict=True).items():
+            results.write_day(LOAD_FACTOR, day, part)
+        for (day,), part in evaluations.partition_by("day", as_dict=True).items():
+            results.write_day(EVALUATIONS, day, part)
+        lf_rows += load_factor.height
+        evals += evaluations.height
+        log.info(
+            "jobs chunk days=%s..%s load_factor=%d evaluations=%d",
+            chunk[0],
+            chunk[-1],
+            load_factor.height,
+            evaluations.height,
+        )
+    a = settings.analytics
+    alerts = price_alerts(
+        track_alerts(results.scan(EVALUATIONS), a.clear_days, a.annualise_days), sites
+    )
+    results.write_alerts(alerts)
+    results.save_state(files)
+    status = alerts["status"]
+    report = JobReport(
+        days,
+        lf_rows,
+        evals,
+        int((status == "open").sum()),
+        int((status == "resolved").sum()),
+        time.perf_counter() - started,
+    )
+    log.info(report.summary())
+    return report
+
+
+def _local_days(changed: list[Path]) -> list[date]:
+    utc_days = {date.fromisoformat(p.parent.name.removeprefix("date=")) for p in changed}
+    return sorted({d + timedelta(days=k) for d in utc_days for k in (-1, 0, 1)})
+
+
+def _chunks(days: list[date], size: int) -> list[list[date]]:
+    """Runs of consecutive days, at most `size` long."""
+    out: list[list[date]] = []
+    for day in days:
+        if out and len(out[-1]) < size and out[-1][-1] + timedelta(days=1) == day:
+            out[-1].append(day)
+        else:
+            out.append([day])
+    return out
