@@ -1,7 +1,8 @@
 """Device-days: how each machine ran and how well it is matched to its load (`load_factor`).
 
 Load is judged on its distribution over running time, not on single points (domain.md
-§13): `zone` is "overloaded" when the median running load is at or above rated (P50 ≥
+§13), leaving out time idling at no load (that waste is the idle and off-shift rules'
+finding, not a sizing question): `zone` is "overloaded" when the median running load is at or above rated (P50 ≥
 1.0), otherwise it follows P75, the load the machine stays below three quarters of the
 running time: ≥ 0.60 efficient, ≥ 0.40 acceptable, ≥ 0.20 under-loaded (大马拉小车),
 below that severely under-loaded / idle (domain §2.4 recommended zones). Stopped time
@@ -36,50 +37,55 @@ def match_load(estimated: pl.LazyFrame, t: Thresholds) -> pl.LazyFrame:
     """Aggregate estimated buckets to one row per device and site-local day."""
     running = pl.col("running_s") > 0
     off = pl.col("on_shift").not_()
-    beta = pl.col("beta").filter(running & pl.col("beta").is_not_null())
-    weight = pl.col("running_s").filter(running & pl.col("beta").is_not_null())
+    loaded_run = running & ~pl.col("idle") & pl.col("beta").is_not_null()
+    beta = pl.col("beta").filter(loaded_run)
+    weight = pl.col("running_s").filter(loaded_run)
     loaded = pl.col("compressor_loaded_s").fill_null(0.0)
     unloaded = (pl.col("running_s") - loaded).clip(lower_bound=0.0)
     flow_ratio = pl.col("flow_bep_ratio")
     outside = (flow_ratio < t.por_low) | (flow_ratio > t.por_high)
     has_calendar = pl.col("on_shift").is_not_null().any()
-    daily = estimated.group_by("device_id", "site", "kind", "day").agg(
-        observed_hours=_hours(pl.col("observed_s")),
-        running_hours=_hours(pl.col("running_s")),
-        energy_kwh=pl.col("energy_kwh").sum(),
-        off_shift_running_hours=pl.when(has_calendar).then(_hours(pl.col("running_s"), off)),
-        off_shift_energy_kwh=pl.when(has_calendar).then(
-            pl.col("energy_kwh").filter(off & running).sum()
-        ),
-        idle_hours=_hours(pl.col("running_s"), pl.col("idle")),
-        idle_energy_kwh=pl.col("energy_kwh").filter(pl.col("idle")).sum(),
-        idle_on_shift_hours=_hours(pl.col("running_s"), pl.col("idle") & ~off.fill_null(False)),
-        idle_on_shift_energy_kwh=pl.col("energy_kwh")
-        .filter(pl.col("idle") & ~off.fill_null(False))
-        .sum(),
-        mean_load_factor=(beta * weight).sum() / weight.sum(),
-        p50_load_factor=beta.quantile(0.5, "linear"),
-        p75_load_factor=beta.quantile(0.75, "linear"),
-        max_load_factor=beta.max(),
-        method=pl.col("load_method").filter(running).drop_nulls().mode().first(),
-        mean_power_kw=pl.col("energy_kwh").filter(running).sum() / _hours(pl.col("running_s")),
-        mean_power_factor=pl.col("power_factor").filter(running).mean(),
-        mean_efficiency=pl.col("efficiency").filter(running).mean(),
-        voltage_unbalance_pct=pl.col("voltage_unbalance_pct").filter(running).mean(),
-        current_unbalance_pct=pl.col("current_unbalance_pct").filter(running).mean(),
-        flow_bep_ratio_p50=flow_ratio.filter(running).quantile(0.5, "linear"),
-        outside_por_hours=_hours(pl.col("running_s"), outside & running),
-        loaded_hours=loaded.sum() / H,
-        unloaded_hours=unloaded.sum() / H,
-        on_shift_running_hours=_hours(pl.col("running_s"), ~off.fill_null(False)),
-        on_shift_unloaded_hours=unloaded.filter(~off.fill_null(False)).sum() / H,
-        off_shift_loaded_hours=pl.when(has_calendar).then(loaded.filter(off).sum() / H),
-        off_shift_unloaded_hours=pl.when(has_calendar).then(unloaded.filter(off).sum() / H),
-        loaded_energy_kwh=pl.col("energy_kwh").filter(loaded > 0).sum(),
-        loaded_flow_m3=(pl.col("flow_m3h") * loaded / H).sum(),
-        transformer_loss_kwh=(pl.col("transformer_loss_kw") * pl.col("observed_s") / H).sum(),
-        light_load_hours=_hours(pl.col("observed_s"), pl.col("light_load").fill_null(False)),
-        light_load_waste_kwh=pl.col("light_load_waste_kwh").sum(),
+    daily = (
+        estimated.sort("device_id", "day", "minute")
+        .group_by("device_id", "site", "kind", "day", maintain_order=True)
+        .agg(
+            observed_hours=_hours(pl.col("observed_s")),
+            running_hours=_hours(pl.col("running_s")),
+            energy_kwh=pl.col("energy_kwh").sum(),
+            off_shift_running_hours=pl.when(has_calendar).then(_hours(pl.col("running_s"), off)),
+            off_shift_energy_kwh=pl.when(has_calendar).then(
+                pl.col("energy_kwh").filter(off & running).sum()
+            ),
+            idle_hours=_hours(pl.col("running_s"), pl.col("idle")),
+            idle_energy_kwh=pl.col("energy_kwh").filter(pl.col("idle")).sum(),
+            idle_on_shift_hours=_hours(pl.col("running_s"), pl.col("idle") & ~off.fill_null(False)),
+            idle_on_shift_energy_kwh=pl.col("energy_kwh")
+            .filter(pl.col("idle") & ~off.fill_null(False))
+            .sum(),
+            mean_load_factor=pl.when(weight.sum() > 0).then((beta * weight).sum() / weight.sum()),
+            p50_load_factor=beta.quantile(0.5, "linear"),
+            p75_load_factor=beta.quantile(0.75, "linear"),
+            max_load_factor=beta.max(),
+            method=pl.col("load_method").filter(running).drop_nulls().mode().first(),
+            mean_power_kw=pl.col("energy_kwh").filter(running).sum() / _hours(pl.col("running_s")),
+            mean_power_factor=pl.col("power_factor").filter(running).mean(),
+            mean_efficiency=pl.col("efficiency").filter(running).mean(),
+            voltage_unbalance_pct=pl.col("voltage_unbalance_pct").filter(running).mean(),
+            current_unbalance_pct=pl.col("current_unbalance_pct").filter(running).mean(),
+            flow_bep_ratio_p50=flow_ratio.filter(running).quantile(0.5, "linear"),
+            outside_por_hours=_hours(pl.col("running_s"), outside & running),
+            loaded_hours=loaded.sum() / H,
+            unloaded_hours=unloaded.sum() / H,
+            on_shift_running_hours=_hours(pl.col("running_s"), ~off.fill_null(False)),
+            on_shift_unloaded_hours=unloaded.filter(~off.fill_null(False)).sum() / H,
+            off_shift_loaded_hours=pl.when(has_calendar).then(loaded.filter(off).sum() / H),
+            off_shift_unloaded_hours=pl.when(has_calendar).then(unloaded.filter(off).sum() / H),
+            loaded_energy_kwh=pl.col("energy_kwh").filter(loaded > 0).sum(),
+            loaded_flow_m3=(pl.col("flow_m3h") * loaded / H).sum(),
+            transformer_loss_kwh=(pl.col("transformer_loss_kw") * pl.col("observed_s") / H).sum(),
+            light_load_hours=_hours(pl.col("observed_s"), pl.col("light_load").fill_null(False)),
+            light_load_waste_kwh=pl.col("light_load_waste_kwh").sum(),
+        )
     )
     return daily.with_columns(
         zone=_zone(t),

@@ -23,13 +23,21 @@ def test_embedded_amqtt_fallback_lands_and_acks(tmp_path: Path) -> None:
         settings = settings_for(broker, tmp_path, "fallback")
         settings = replace(settings, mqtt=replace(settings.mqtt, protocol="3.1.1"))
         with ConsumerThread(settings) as ct:
-            client = paho.Client(callback_api_version=CallbackAPIVersion.VERSION2,
-                                 client_id="pub", protocol=paho.MQTTv311)
+            client = paho.Client(
+                callback_api_version=CallbackAPIVersion.VERSION2,
+                client_id="pub",
+                protocol=paho.MQTTv311,
+            )
             client.connect(broker.host, broker.port)
             client.loop_start()
-            infos = [client.publish("telemetry/fallback/m1",
-                                    f'{{"ts": {1795219200000 + i * 1000}, "power_kw": 1}}', qos=1)
-                     for i in range(100)]
+            infos = [
+                client.publish(
+                    "telemetry/fallback/m1",
+                    f'{{"ts": {1795219200000 + i * 1000}, "power_kw": 1}}',
+                    qos=1,
+                )
+                for i in range(100)
+            ]
             for info in infos:
                 info.wait_for_publish(10)
             deadline = time.monotonic() + 20
