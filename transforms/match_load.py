@@ -2,12 +2,13 @@
 
 Load is judged on its distribution over running time, not on single points (domain.md
 §13), leaving out time idling at no load (that waste is the idle and off-shift rules'
-finding, not a sizing question): `zone` is "overloaded" when the median running load is at or above rated (P50 ≥
-1.0), otherwise it follows P75, the load the machine stays below three quarters of the
-running time: ≥ 0.60 efficient, ≥ 0.40 acceptable, ≥ 0.20 under-loaded (大马拉小车),
-below that severely under-loaded / idle (domain §2.4 recommended zones). Stopped time
-never dilutes the figures. Devices with no nameplate, or without the fields their kind
-needs, get a row with `status` saying so and null figures: never a guess.
+finding, not a sizing question). `zone` is "overloaded" when the median running load is
+at or above rated (P50 ≥ 1.0); otherwise it follows P75, the load the machine stays
+below three quarters of the running time: ≥ 0.60 efficient, ≥ 0.40 acceptable, ≥ 0.20
+under-loaded (大马拉小车), below that severely under-loaded / idle (domain §2.4
+recommended zones). Stopped time never dilutes the figures. Devices with no nameplate,
+or without the fields their kind needs, get a row with `status` saying so and null
+figures: never a guess.
 """
 
 from __future__ import annotations
