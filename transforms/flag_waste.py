@@ -67,6 +67,14 @@ def _r(expr: pl.Expr, digits: int = 2) -> pl.Expr:
     return expr.round(digits)
 
 
+def _pct(expr: pl.Expr) -> pl.Expr:
+    return (expr * 100).round(0).fill_nan(None).cast(pl.Int64, strict=False)
+
+
+def _share(part: str, whole: str) -> pl.Expr:
+    return pl.when(pl.col(whole) > 0).then(pl.col(part) / pl.col(whole))
+
+
 def idle_running(t: Thresholds) -> dict[str, pl.Expr]:
     """M1: energised with no useful load (β < 0.10 or at no-load current) (domain §2.6).
 
@@ -209,7 +217,7 @@ def low_power_factor(t: Thresholds) -> dict[str, pl.Expr]:
 
 def outside_por(t: Thresholds) -> dict[str, pl.Expr]:
     """P1: more than half the running time outside 70–120 % of BEP flow (ANSI/HI 9.6.3)."""
-    share = pl.col("outside_por_hours") / pl.col("running_hours")
+    share = _share("outside_por_hours", "running_hours")
     return {
         **_above(
             share,
@@ -222,11 +230,11 @@ def outside_por(t: Thresholds) -> dict[str, pl.Expr]:
         .otherwise(pl.lit("warning")),
         "waste_kwh": pl.col("throttle_saving_kw").fill_null(0.0) * pl.col("running_hours"),
         **_text(
-            "Runs at {} of BEP flow (outside the preferred 70-120 %): throttled. Trim the "
+            "Runs at {} % of BEP flow (outside the preferred 70-120 %): throttled. Trim the "
             "impeller or fit a VFD; saves about {} kW.",
-            "运行流量为最佳效率点的 {}（偏离 70-120% 优先区）："
+            "运行流量为最佳效率点的 {}%（偏离 70-120% 优先区）："
             "节流运行。切削叶轮或加变频器，约节省 {} kW。",
-            _r(pl.col("flow_bep_ratio_p50")),
+            _pct(pl.col("flow_bep_ratio_p50")),
             _r(pl.col("throttle_saving_kw"), 1),
         ),
     }
@@ -243,10 +251,10 @@ def compressor_leak(t: Thresholds) -> dict[str, pl.Expr]:
         .otherwise(pl.lit("warning")),
         "waste_kwh": lost_kw * 24.0,
         **_text(
-            "Leaks: loaded {} of the time with the plant idle (≈{} kW lost around the clock). "
+            "Leaks: loaded {} % of the time with the plant idle (≈{} kW lost around the clock). "
             "Run an ultrasonic leak survey and fix the largest leaks.",
-            "泄漏：停产时加载率 {}（全天约损失 {} kW）。进行超声波检漏并修复大漏点。",
-            _r(leak),
+            "泄漏：停产时加载率 {}%（全天约损失 {} kW）。进行超声波检漏并修复大漏点。",
+            _pct(leak),
             _r(lost_kw, 1),
         ),
     }
@@ -258,7 +266,7 @@ def compressor_unloaded(t: Thresholds) -> dict[str, pl.Expr]:
     Judged on production hours: off-shift load/unload cycling is what the leak rule (C1)
     measures, and its energy is counted there.
     """
-    share = pl.col("on_shift_unloaded_hours") / pl.col("on_shift_running_hours")
+    share = _share("on_shift_unloaded_hours", "on_shift_running_hours")
     kwh = pl.col("on_shift_unloaded_hours") * pl.col("unloaded_power_kw")
     return {
         **_above(
@@ -267,10 +275,10 @@ def compressor_unloaded(t: Thresholds) -> dict[str, pl.Expr]:
         "severity": pl.lit("warning"),
         "waste_kwh": kwh,
         **_text(
-            "Unloaded {} of production running time ({} kWh): shorten the unload timer, "
+            "Unloaded {} % of production running time ({} kWh): shorten the unload timer, "
             "add storage or a VSD trim compressor.",
-            "生产时段空载运行占 {}（{} kWh）：缩短空载停机时间、增加储气罐或配变频机。",
-            _r(share),
+            "生产时段空载运行占 {}%（{} kWh）：缩短空载停机时间、增加储气罐或配变频机。",
+            _pct(share),
             _r(kwh, 1),
         ),
     }
@@ -278,19 +286,19 @@ def compressor_unloaded(t: Thresholds) -> dict[str, pl.Expr]:
 
 def transformer_light_load(t: Thresholds) -> dict[str, pl.Expr]:
     """T1: β below P0/Pk (no-load loss dominates) most of the day (domain §6.2 derivation)."""
-    share = pl.col("light_load_hours") / pl.col("observed_hours")
+    share = _share("light_load_hours", "observed_hours")
     return {
         **_above(share, t.light_load_min_share, t, pl.col("observed_hours") >= t.min_running_hours),
         "severity": pl.lit("warning"),
         "waste_kwh": pl.col("light_load_waste_kwh"),
         **_text(
-            "Lightly loaded (mean β {}, economic above {}) {} of the day: move loads onto "
+            "Lightly loaded (mean β {}, economic above {}) {} % of the day: move loads onto "
             "it, switch it off with a parallel unit, or right-size.",
-            "轻载运行（平均负载率 {}，经济运行下限 {}）占全天 {}："
+            "轻载运行（平均负载率 {}，经济运行下限 {}）占全天 {}%："
             "转移负荷、与并列变压器切换停运或更换小容量。",
             _r(pl.col("mean_load_factor"), 3),
             _r(pl.col("no_load_loss_kw") / pl.col("load_loss_kw"), 3),
-            _r(share),
+            _pct(share),
         ),
     }
 

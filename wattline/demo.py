@@ -6,7 +6,8 @@
 4. Yesterday as a backfill (1-minute readings, 60 per message: the batch shape), then the
    plant live at 1 Hz (one reading per message), plus a misconfigured gateway whose
    messages the contract rejects, so the quarantine has something to show.
-5. A summary from the DuckDB catalog, and the SQL to look further.
+5. A summary from the DuckDB catalog, the analytics jobs (load matching, waste rules,
+   alerts), and the SQL to look further.
 """
 
 from __future__ import annotations
@@ -33,6 +34,7 @@ from warehouse.lake import Lake
 from warehouse.registry import load_registry
 from wattline.broker import make_broker
 from wattline.config import CatalogSettings, LakeSettings, Settings
+from wattline.jobs import run_jobs
 
 FAULTY = [  # what a misconfigured gateway sends: each is quarantined with its reason
     b'{"ts": "2026-11-21T08:00:00", "power_kw": 12.5}',
@@ -80,6 +82,8 @@ def run_demo(settings: Settings, duration_s: float, workdir: Path) -> int:
         consumer.stop()
         thread.join(30)
         _report(settings, consumer, published)
+        print("\n" + run_jobs(settings).summary())
+        _report_alerts(settings)
     finally:
         broker.stop()
     return 0
@@ -180,3 +184,31 @@ def _report(settings: Settings, consumer: Consumer, published: int) -> None:
         "    FROM readings GROUP BY ALL ORDER BY kwh DESC;\n"
         "  SELECT reason, count(*), any_value(detail) FROM quarantine GROUP BY reason;"
     )
+
+
+def _report_alerts(settings: Settings) -> None:
+    con = connect_readonly(settings.catalog.path)
+    try:
+        rows = con.execute(
+            "SELECT device_id, rule, severity, round(waste_kwh_per_year), currency, "
+            "round(cost_per_year), round(co2_kg_per_year), recommendation "
+            "FROM alerts WHERE status = 'open' ORDER BY waste_kwh_per_year DESC"
+        ).fetchall()
+        zones = con.execute(
+            "SELECT device_id, zone, round(p75_load_factor, 2), method FROM load_factor "
+            "WHERE zone IS NOT NULL QUALIFY row_number() OVER "
+            "(PARTITION BY device_id ORDER BY running_hours DESC) = 1 ORDER BY device_id"
+        ).fetchall()
+    finally:
+        con.close()
+    print("\nload matching (device, zone, P75 load factor, method; busiest day):")
+    for row in zones:
+        print("  ", row)
+    print("\nopen alerts, ranked by wasted kWh per year:")
+    for device, rule, severity, kwh, currency, cost, co2, advice in rows:
+        print(
+            f"  {severity:8} {device:20} {rule:24} {kwh:>9,.0f} kWh/yr {cost:>9,.0f} "
+            f"{currency}/yr {co2:>8,.0f} kg CO2/yr"
+        )
+        print(f"           {advice}")
+    print("  SELECT * FROM alerts ORDER BY waste_kwh_per_year DESC;")
