@@ -539,11 +539,16 @@ def motor_curve(np: MotorNameplate) -> pl.DataFrame:
 
 
 def motor_curves(nameplates: Mapping[str, MotorNameplate]) -> pl.DataFrame:
-    """`motor_curve` of every device, with a leading device_id column."""
-    frames = [
-        motor_curve(np).select(pl.lit(device, pl.String).alias("device_id"), pl.all())
-        for device, np in nameplates.items()
-    ]
+    """`motor_curve` of every device, with a leading device_id column.
+
+    A plant has many identical motors, so each distinct nameplate is modelled once.
+    """
+    curves: dict[MotorNameplate, pl.DataFrame] = {}
+    frames = []
+    for device, np in nameplates.items():
+        if np not in curves:
+            curves[np] = motor_curve(np)
+        frames.append(curves[np].select(pl.lit(device, pl.String).alias("device_id"), pl.all()))
     empty = pl.DataFrame(schema={"device_id": pl.String, **CURVE_SCHEMA})
     return pl.concat(frames) if frames else empty
 
@@ -751,17 +756,24 @@ def estimate_load(
         extra = [c for c in devices.collect_schema().names() if c in wanted and c not in have]
         frame = frame.join(devices.lazy().select("device_id", *extra), on="device_id", how="left")
     added = [pl.lit(None, pl.Float64).alias(m) for m in MEASURED_COLUMNS if m not in have]
-    rows = (
-        _with_constants(frame.with_columns(added), cur, line_frequency_hz)
-        .with_columns(_beta_s=_slip_beta())
+    rows = _with_constants(frame.with_columns(added), cur, line_frequency_hz).with_columns(
+        _beta_s=_slip_beta()
+    )
+    # A row with measured power and a curve uses the POWER method only: it joins that
+    # bracket alone; the rest join the slip step and the current bracket.
+    by_power = pl.col("power_kw").is_not_null() & pl.col("_p0").is_not_null()
+    powered = _join_bracket(rows.filter(by_power), cur, "power_kw", "input_kw", "_p_")
+    rest = (
+        rows.filter(~by_power)
         .with_columns(_s_k=(pl.col("_beta_s") * 100).floor().clip(0, STEPS - 1).cast(pl.Int32))
         .join(_steps(cur, "_s_"), on=["device_id", "_s_k"], how="left")
     )
-    rows = _join_bracket(rows, cur, "power_kw", "input_kw", "_p_")
-    rows = _join_bracket(rows, cur, "current_a", "current_a", "_i_")
+    rest = _join_bracket(rest, cur, "current_a", "current_a", "_i_")
+    rest = _join_bracket(rest, cur, "power_kw", "input_kw", "_p_")
     keep = [n for n in have if n not in LOAD_COLUMNS]
     return (
-        rows.with_columns(load_method=_method())
+        pl.concat([powered, rest], how="diagonal_relaxed")
+        .with_columns(load_method=_method())
         .with_columns(_outputs(no_load_margin))
         .sort("__row")
         .select(*keep, *LOAD_COLUMNS)

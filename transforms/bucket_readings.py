@@ -5,6 +5,9 @@ time rather than summed per reading, so a device reporting every second and one
 reporting every minute give the same kWh. Each reading stands for the time until the
 device's next reading, capped at `max_gap_s`: a silent device is not assumed to have
 kept running through a gap. The last reading of a device stands for its median interval.
+
+Speed: only narrow keys are sorted, by a hash of the device id rather than its name;
+every per-state sum is a plain column sum (seconds where the state holds, else 0).
 """
 
 from __future__ import annotations
@@ -15,46 +18,76 @@ import polars as pl
 
 PHASE_V = ("voltage_ab_v", "voltage_bc_v", "voltage_ca_v")
 PHASE_I = ("current_l1_a", "current_l2_a", "current_l3_a")
-MEANS = (
-    "current_a",
-    "voltage_v",
-    "power_factor",
-    "frequency_hz",
-    "speed_rpm",
-    "flow_m3h",
-    "pressure_kpa",
-    *PHASE_V,
-    *PHASE_I,
-)
+MEANS = ("current_a", "voltage_v", "power_factor", "frequency_hz", "speed_rpm", "flow_m3h",
+         "pressure_kpa", *PHASE_V, *PHASE_I)
+STATES = {"loaded_s": ("loaded",), "unloaded_s": ("unloaded",), "stopped_s": ("stopped",),
+          "state_running_s": ("running", "loaded", "unloaded")}
 
 
 def bucket_readings(readings: pl.LazyFrame, max_gap_s: float) -> pl.LazyFrame:
     """Columns out: site, device_id, minute (UTC), observed_s, power_s, energy_kwh,
     power_kw (time-weighted), the MEANS quantities, temperature_c (max), loaded_s,
-    unloaded_s, stopped_s, state_running_s, energy_counter_kwh (last counter value)."""
-    interval = _interval_s(max_gap_s)
-    power = pl.col("power_kw")
-    return (
-        readings.sort("device_id", "ts")
-        .with_columns(_dt_s=interval)
+    unloaded_s, stopped_s, state_running_s, energy_counter_kwh (last counter value).
+
+    Only a narrow key frame (row, device code, ts) is sorted to find each reading's
+    interval; when no device has two readings in one minute (1-minute data), each row is
+    already its own bucket and the group-by is skipped.
+    """
+    frame = readings.with_row_index("_row").with_columns(_dev=pl.col("device_id").hash()).collect()
+    keys = (
+        frame.lazy()
+        .select("_row", "_dev", "ts")
+        .sort("_dev", "ts")
+        .with_columns(_dt_s=_interval_s(max_gap_s), minute=pl.col("ts").dt.truncate("1m"))
         .with_columns(
-            _power_s=pl.when(power.is_not_null()).then(pl.col("_dt_s")).otherwise(0.0),
-            _energy=power * pl.col("_dt_s") / 3600.0,
+            _shared=((pl.col("_dev") == pl.col("_dev").shift(1))
+                     & (pl.col("minute") == pl.col("minute").shift(1))).fill_null(False)
         )
-        .group_by("site", "device_id", pl.col("ts").dt.truncate("1m").alias("minute"))
+        .collect()
+    )
+    aligned = keys.lazy().sort("_row").select("_dt_s", "minute")
+    per_row = _per_row_columns(pl.concat([frame.lazy(), aligned], how="horizontal"))
+    shared = keys["_shared"].any()
+    buckets = _group(per_row) if shared else per_row.select(*_BUCKET_COLUMNS)
+    return _derive(buckets.drop("_dev"))
+
+
+_BUCKET_COLUMNS = (
+    "_dev", "minute", *MEANS, "site", "device_id", "observed_s", "power_s", "energy_kwh",
+    "temperature_c", *STATES, "energy_counter_kwh",
+)
+
+
+def _per_row_columns(frame: pl.LazyFrame) -> pl.LazyFrame:
+    power, dt = pl.col("power_kw"), pl.col("_dt_s")
+    return frame.with_columns(
+        observed_s=dt,
+        power_s=pl.when(power.is_not_null()).then(dt).otherwise(0.0),
+        energy_kwh=(power * dt / 3600.0).fill_null(0.0),
+        energy_counter_kwh=pl.col("energy_kwh"),
+        **{name: pl.when(pl.col("state").is_in(list(s))).then(dt).otherwise(0.0)
+           for name, s in STATES.items()},
+    )
+
+
+def _group(per_row: pl.LazyFrame) -> pl.LazyFrame:
+    return (
+        per_row.sort("_dev", "ts")
+        .group_by("_dev", "minute", maintain_order=True)
         .agg(
             *[pl.col(c).mean() for c in MEANS],
-            observed_s=pl.col("_dt_s").sum(),
-            power_s=pl.col("_power_s").sum(),
-            energy_kwh=pl.col("_energy").sum(),
+            pl.col("site").first(),
+            pl.col("device_id").first(),
+            *[pl.col(c).sum() for c in ("observed_s", "power_s", "energy_kwh", *STATES)],
             temperature_c=pl.col("temperature_c").max(),
-            loaded_s=_state_seconds("loaded"),
-            unloaded_s=_state_seconds("unloaded"),
-            stopped_s=_state_seconds("stopped"),
-            state_running_s=_state_seconds("running", "loaded", "unloaded"),
-            energy_counter_kwh=pl.col("energy_kwh").drop_nulls().last(),
+            energy_counter_kwh=pl.col("energy_counter_kwh").drop_nulls().last(),
         )
-        .with_columns(
+    )
+
+
+def _derive(buckets: pl.LazyFrame) -> pl.LazyFrame:
+    return (
+        buckets.with_columns(
             power_kw=pl.when(pl.col("power_s") > 0).then(
                 pl.col("energy_kwh") * 3600.0 / pl.col("power_s")
             ),
@@ -64,11 +97,8 @@ def bucket_readings(readings: pl.LazyFrame, max_gap_s: float) -> pl.LazyFrame:
         .with_columns(
             power_kw=pl.coalesce(
                 "power_kw",
-                math.sqrt(3)
-                * pl.col("voltage_v")
-                * pl.col("current_a")
-                * pl.col("power_factor")
-                / 1000.0,
+                math.sqrt(3) * pl.col("voltage_v") * pl.col("current_a")
+                * pl.col("power_factor") / 1000.0,
             )
         )
         .with_columns(
@@ -76,15 +106,14 @@ def bucket_readings(readings: pl.LazyFrame, max_gap_s: float) -> pl.LazyFrame:
             .then(pl.col("energy_kwh"))
             .otherwise(pl.col("power_kw") * pl.col("observed_s") / 3600.0)
         )
-        .sort("device_id", "minute")
     )
 
 
 def _interval_s(max_gap_s: float) -> pl.Expr:
-    gap = (pl.col("ts").shift(-1) - pl.col("ts")).dt.total_microseconds().over("device_id") / 1e6
-    typical = gap.median().over("device_id")
+    """Rows are sorted by device then ts: the next row of the same device ends the interval."""
+    same = pl.col("_dev").shift(-1) == pl.col("_dev")
+    gap = pl.when(same).then(
+        (pl.col("ts").shift(-1) - pl.col("ts")).dt.total_microseconds() / 1e6
+    )
+    typical = gap.median().over("_dev")
     return pl.coalesce(gap, typical, pl.lit(60.0)).clip(0.0, max_gap_s)
-
-
-def _state_seconds(*states: str) -> pl.Expr:
-    return pl.col("_dt_s").filter(pl.col("state").is_in(list(states))).sum()

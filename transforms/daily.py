@@ -94,7 +94,7 @@ def _gb12497_state(wide: pl.DataFrame, curves: pl.DataFrame, t: Thresholds) -> p
         .collect()
         .rename({"no_load_loss_kw": "model_no_load_loss_kw"})
     )
-    frame = wide.join(no_load, on="device_id", how="left").with_columns(
+    frame = wide.join(no_load, on="device_id", how="left", maintain_order="left").with_columns(
         no_load_loss_kw=pl.when(motor_like)
         .then(pl.coalesce("no_load_loss_kw", "model_no_load_loss_kw"))
         .otherwise(pl.col("no_load_loss_kw"))

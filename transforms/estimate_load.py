@@ -35,7 +35,9 @@ def estimate_load(
     """Add nameplate columns, `running_s`, `beta`, `efficiency`, `shaft_kw`, `load_method`,
     `idle`, `loaded_s`/`unloaded_s` (compressors), `flow_bep_ratio` (pumps, fans),
     `s_kva`/`transformer_loss_kw`/`light_load` (transformers), unbalance percentages."""
-    joined = buckets.join(devices.lazy(), on="device_id", how="left", suffix="_registry")
+    joined = buckets.join(
+        devices.lazy(), on="device_id", how="left", suffix="_registry", maintain_order="left"
+    )
     kind = pl.col("kind")
     reported = (pl.col("state_running_s") + pl.col("stopped_s")) > 0
     by_level = (
@@ -56,8 +58,15 @@ def estimate_load(
         voltage_unbalance_pct=unbalance_pct_expr("voltage_ab_v", "voltage_bc_v", "voltage_ca_v"),
         current_unbalance_pct=unbalance_pct_expr("current_l1_a", "current_l2_a", "current_l3_a"),
     )
-    motors = amo_motor.estimate_load(with_running.filter(kind.is_in(MOTOR_DRIVEN)), curves)
-    others = with_running.filter(~kind.is_in(MOTOR_DRIVEN) | kind.is_null())
+    # Only running motor-driven buckets need a load estimate; the AMO model gets just the
+    # columns it reads (it sorts and joins, and every extra column is copied each time).
+    judged = kind.is_in(MOTOR_DRIVEN) & (pl.col("running_s") > 0)
+    # Materialised once, so the estimates line up with the rows they came from.
+    motor_rows = with_running.filter(judged).collect()
+    needed = ("device_id", *amo_motor.MEASURED_COLUMNS, *amo_motor.RATING_COLUMNS)
+    estimates = amo_motor.estimate_load(motor_rows.lazy().select(needed), curves).collect()
+    motors = motor_rows.hstack(estimates.select(amo_motor.LOAD_COLUMNS)).lazy()
+    others = with_running.filter(~judged | kind.is_null())
     return (
         pl.concat([motors, others], how="diagonal_relaxed")
         .with_columns(_compressor(t), _rotodynamic(), *_transformer())

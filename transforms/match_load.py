@@ -27,74 +27,118 @@ REQUIRED: Final = {
     "transformer": ("rated_kva", "no_load_loss_kw", "load_loss_kw"),
 }
 H: Final = 3600.0
-
-
-def _hours(seconds: pl.Expr, where: pl.Expr | None = None) -> pl.Expr:
-    picked = seconds if where is None else seconds.filter(where)
-    return picked.sum() / H
+USED: Final = (
+    "device_id", "site", "kind", "day", "minute",
+    "observed_s", "running_s", "energy_kwh", "on_shift", "idle", "beta", "load_method",
+    "power_factor", "efficiency", "voltage_unbalance_pct", "current_unbalance_pct",
+    "flow_bep_ratio", "compressor_loaded_s", "flow_m3h", "transformer_loss_kw", "light_load",
+    "light_load_waste_kwh",
+)
 
 
 def match_load(estimated: pl.LazyFrame, t: Thresholds) -> pl.LazyFrame:
-    """Aggregate estimated buckets to one row per device and site-local day."""
-    running = pl.col("running_s") > 0
-    off = pl.col("on_shift").not_()
-    loaded_run = running & ~pl.col("idle") & pl.col("beta").is_not_null()
-    beta = pl.col("beta").filter(loaded_run)
-    weight = pl.col("running_s").filter(loaded_run)
-    loaded = pl.col("compressor_loaded_s").fill_null(0.0)
-    unloaded = (pl.col("running_s") - loaded).clip(lower_bound=0.0)
-    flow_ratio = pl.col("flow_bep_ratio")
-    outside = (flow_ratio < t.por_low) | (flow_ratio > t.por_high)
-    has_calendar = pl.col("on_shift").is_not_null().any()
-    daily = (
-        estimated.sort("device_id", "day", "minute")
-        .group_by("device_id", "site", "kind", "day", maintain_order=True)
-        .agg(
-            observed_hours=_hours(pl.col("observed_s")),
-            running_hours=_hours(pl.col("running_s")),
-            energy_kwh=pl.col("energy_kwh").sum(),
-            off_shift_running_hours=pl.when(has_calendar).then(_hours(pl.col("running_s"), off)),
-            off_shift_energy_kwh=pl.when(has_calendar).then(
-                pl.col("energy_kwh").filter(off & running).sum()
-            ),
-            idle_hours=_hours(pl.col("running_s"), pl.col("idle")),
-            idle_energy_kwh=pl.col("energy_kwh").filter(pl.col("idle")).sum(),
-            idle_on_shift_hours=_hours(pl.col("running_s"), pl.col("idle") & ~off.fill_null(False)),
-            idle_on_shift_energy_kwh=pl.col("energy_kwh")
-            .filter(pl.col("idle") & ~off.fill_null(False))
-            .sum(),
-            mean_load_factor=pl.when(weight.sum() > 0).then((beta * weight).sum() / weight.sum()),
-            p50_load_factor=beta.quantile(0.5, "linear"),
-            p75_load_factor=beta.quantile(0.75, "linear"),
-            max_load_factor=beta.max(),
-            method=pl.col("load_method").filter(running).drop_nulls().mode().first(),
-            mean_power_kw=pl.col("energy_kwh").filter(running).sum() / _hours(pl.col("running_s")),
-            mean_power_factor=pl.col("power_factor").filter(running).mean(),
-            mean_efficiency=pl.col("efficiency").filter(running).mean(),
-            voltage_unbalance_pct=pl.col("voltage_unbalance_pct").filter(running).mean(),
-            current_unbalance_pct=pl.col("current_unbalance_pct").filter(running).mean(),
-            flow_bep_ratio_p50=flow_ratio.filter(running).quantile(0.5, "linear"),
-            outside_por_hours=_hours(pl.col("running_s"), outside & running),
-            loaded_hours=loaded.sum() / H,
-            unloaded_hours=unloaded.sum() / H,
-            on_shift_running_hours=_hours(pl.col("running_s"), ~off.fill_null(False)),
-            on_shift_unloaded_hours=unloaded.filter(~off.fill_null(False)).sum() / H,
-            off_shift_loaded_hours=pl.when(has_calendar).then(loaded.filter(off).sum() / H),
-            off_shift_unloaded_hours=pl.when(has_calendar).then(unloaded.filter(off).sum() / H),
-            loaded_energy_kwh=pl.col("energy_kwh").filter(loaded > 0).sum(),
-            loaded_flow_m3=(pl.col("flow_m3h") * loaded / H).sum(),
-            transformer_loss_kwh=(pl.col("transformer_loss_kw") * pl.col("observed_s") / H).sum(),
-            light_load_hours=_hours(pl.col("observed_s"), pl.col("light_load").fill_null(False)),
-            light_load_waste_kwh=pl.col("light_load_waste_kwh").sum(),
+    """Aggregate estimated buckets to one row per device and site-local day.
+
+    Conditions become masked columns first (a value where the condition holds, else 0 or
+    null) so that the group-by runs plain sums, means and quantiles. The group-by keeps
+    the input's order (upstream joins keep the left order), so float sums add up in the
+    same order, and give the same bits, every run.
+    """
+    c = pl.col
+    running = c("running_s") > 0
+    off = c("on_shift").not_()
+    on = ~off.fill_null(False)
+    loaded_run = running & ~c("idle") & c("beta").is_not_null()
+    loaded = c("compressor_loaded_s").fill_null(0.0)
+    unloaded = (c("running_s") - loaded).clip(lower_bound=0.0)
+    ratio = c("flow_bep_ratio")
+    outside = ((ratio < t.por_low) | (ratio > t.por_high)).fill_null(False)
+
+    def secs(col: str, cond: pl.Expr) -> pl.Expr:
+        return pl.when(cond).then(c(col)).otherwise(0.0)
+
+    masked = (
+        estimated.select(*USED)
+        .with_columns(
+            _beta=pl.when(loaded_run).then(c("beta")),
+            _w=secs("running_s", loaded_run),
+            _wb=pl.when(loaded_run).then(c("beta") * c("running_s")).otherwise(0.0),
+            _off_run=secs("running_s", off.fill_null(False)),
+            _off_kwh=secs("energy_kwh", off.fill_null(False) & running),
+            _idle_s=secs("running_s", c("idle")),
+            _idle_kwh=secs("energy_kwh", c("idle")),
+            _idle_on_s=secs("running_s", c("idle") & on),
+            _idle_on_kwh=secs("energy_kwh", c("idle") & on),
+            _run_kwh=secs("energy_kwh", running),
+            _pf=pl.when(running).then(c("power_factor")),
+            _eff=pl.when(running).then(c("efficiency")),
+            _vu=pl.when(running).then(c("voltage_unbalance_pct")),
+            _cu=pl.when(running).then(c("current_unbalance_pct")),
+            _ratio=pl.when(running).then(ratio),
+            _method=pl.when(running).then(c("load_method")),
+            _outside_s=secs("running_s", outside & running),
+            _loaded=loaded,
+            _unloaded=unloaded,
+            _on_run=secs("running_s", on),
+            _on_unloaded=pl.when(on).then(unloaded).otherwise(0.0),
+            _off_loaded=pl.when(off.fill_null(False)).then(loaded).otherwise(0.0),
+            _off_unloaded=pl.when(off.fill_null(False)).then(unloaded).otherwise(0.0),
+            _loaded_kwh=secs("energy_kwh", loaded > 0),
+            _loaded_m3=(c("flow_m3h") * loaded / H).fill_null(0.0),
+            _tx_loss=(c("transformer_loss_kw") * c("observed_s") / H).fill_null(0.0),
+            _light_s=secs("observed_s", c("light_load").fill_null(False)),
+            _has_calendar=c("on_shift").is_not_null(),
         )
     )
+    daily = masked.group_by("device_id", "site", "kind", "day", maintain_order=True).agg(
+        observed_hours=c("observed_s").sum() / H,
+        running_hours=c("running_s").sum() / H,
+        energy_kwh=c("energy_kwh").sum(),
+        _calendar=c("_has_calendar").any(),
+        off_shift_running_hours=c("_off_run").sum() / H,
+        off_shift_energy_kwh=c("_off_kwh").sum(),
+        idle_hours=c("_idle_s").sum() / H,
+        idle_energy_kwh=c("_idle_kwh").sum(),
+        idle_on_shift_hours=c("_idle_on_s").sum() / H,
+        idle_on_shift_energy_kwh=c("_idle_on_kwh").sum(),
+        _w=c("_w").sum(),
+        _wb=c("_wb").sum(),
+        p50_load_factor=c("_beta").quantile(0.5, "linear"),
+        p75_load_factor=c("_beta").quantile(0.75, "linear"),
+        max_load_factor=c("_beta").max(),
+        method=c("_method").drop_nulls().mode().first(),
+        _run_kwh=c("_run_kwh").sum(),
+        mean_power_factor=c("_pf").mean(),
+        mean_efficiency=c("_eff").mean(),
+        voltage_unbalance_pct=c("_vu").mean(),
+        current_unbalance_pct=c("_cu").mean(),
+        flow_bep_ratio_p50=c("_ratio").quantile(0.5, "linear"),
+        outside_por_hours=c("_outside_s").sum() / H,
+        loaded_hours=c("_loaded").sum() / H,
+        unloaded_hours=c("_unloaded").sum() / H,
+        on_shift_running_hours=c("_on_run").sum() / H,
+        on_shift_unloaded_hours=c("_on_unloaded").sum() / H,
+        off_shift_loaded_hours=c("_off_loaded").sum() / H,
+        off_shift_unloaded_hours=c("_off_unloaded").sum() / H,
+        loaded_energy_kwh=c("_loaded_kwh").sum(),
+        loaded_flow_m3=c("_loaded_m3").sum(),
+        transformer_loss_kwh=c("_tx_loss").sum(),
+        light_load_hours=c("_light_s").sum() / H,
+        light_load_waste_kwh=c("light_load_waste_kwh").sum(),
+    )
+    no_calendar = ("off_shift_running_hours", "off_shift_energy_kwh", "off_shift_loaded_hours",
+                   "off_shift_unloaded_hours")
     return daily.with_columns(
+        *[pl.when(c("_calendar")).then(c(n)).alias(n) for n in no_calendar],
+        mean_load_factor=pl.when(c("_w") > 0).then(c("_wb") / c("_w")),
+        mean_power_kw=pl.when(c("running_hours") > 0).then(c("_run_kwh") / c("running_hours")),
+    ).with_columns(
         zone=_zone(t),
         leak_fraction=_leak_fraction(t),
-        specific_power_kw_per_m3min=pl.when(pl.col("loaded_flow_m3") > 0).then(
-            pl.col("loaded_energy_kwh") / (pl.col("loaded_flow_m3") / 60.0)
+        specific_power_kw_per_m3min=pl.when(c("loaded_flow_m3") > 0).then(
+            c("loaded_energy_kwh") / (c("loaded_flow_m3") / 60.0)
         ),
-    )
+    ).drop("_calendar", "_w", "_wb", "_run_kwh")
 
 
 def _zone(t: Thresholds) -> pl.Expr:

@@ -126,6 +126,11 @@ def build_parser() -> argparse.ArgumentParser:
     sim.add_argument("--batch", type=int, default=1, help="readings per message")
     sim.add_argument("--client-id", default="wattline-sim")
     sim.set_defaults(handler=_edge_simulate)
+    gw = edge.add_parser("run", help="run a gateway: poll Modbus meters (or the simulator), "
+                                     "spool to disk, publish over MQTT")
+    gw.add_argument("--config", dest="gateway_config", type=Path, required=True,
+                    help="gateway TOML (see edge/gateway.example.toml)")
+    gw.set_defaults(handler=None, gateway=True)
     return parser
 
 
@@ -135,6 +140,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         level=logging.DEBUG if args.verbose else logging.INFO,
         format="%(asctime)s %(levelname)s %(name)s %(message)s",
     )
+    if getattr(args, "gateway", False):
+        # A gateway has its own config file and WATTLINE_* sections (edge/gateway_cli.py).
+        from edge.gateway_cli import run_gateway_command
+
+        return run_gateway_command(args.gateway_config)
     try:
         settings = load_settings(args.config)
     except ConfigError as exc:

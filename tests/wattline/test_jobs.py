@@ -77,7 +77,8 @@ def week(tmp_path_factory: pytest.TempPathFactory) -> Settings:
 def query(settings: Settings, sql: str) -> pl.DataFrame:
     con = connect_readonly(settings.catalog.path)
     try:
-        return con.sql(sql).pl()
+        frame: pl.DataFrame = con.sql(sql).pl()
+        return frame
     finally:
         con.close()
 

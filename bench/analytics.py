@@ -1,0 +1,234 @@
+"""Analytics benchmark: the daily load-factor and waste tables for 10 million readings.
+
+    .venv/bin/python bench/analytics.py [--devices 2000] [--minutes 5000]
+
+Lands synthetic 1-minute readings of `devices` motors (default 2,000 x 5,000 = 10 M rows,
+about 3.5 days) through the warehouse code path, then times, each in its own process:
+
+(a) Wattline: transforms.daily.analyse_days over the lake (buckets, local days, running
+    state, AMO power-curve load estimation, device-day aggregates, every waste rule,
+    GB 12497 state, right-sizing);
+(b) the same core computation written directly in DuckDB SQL over the same files: minute
+    buckets with time-integrated energy, running state, the AMO curve by ASOF JOIN with
+    interpolation, device-day running hours, energy, mean/P50/P75 load factor, zone, and
+    the under-load, idle and off-shift verdicts. (b) does less than (a), so (a) being as
+    fast is a fair claim.
+
+Prints seconds and peak RSS for each. Asserts nothing.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+import polars as pl  # noqa: E402
+
+T0 = datetime(2026, 11, 1, 16, tzinfo=UTC)  # 2026-11-02 00:00 in Asia/Shanghai
+SIZES = (7.5, 11, 15, 18.5, 22, 30, 37, 45, 55, 75, 90, 110, 132, 160)
+
+
+def devices_frame(n: int) -> pl.DataFrame:
+    from schemas.registry import DEVICE_SCHEMA
+
+    kw = [SIZES[i % len(SIZES)] for i in range(n)]
+    return pl.DataFrame(
+        {
+            "device_id": [f"m{i:05d}" for i in range(n)],
+            "site": ["plant"] * n,
+            "kind": ["motor"] * n,
+            "rated_power_kw": kw,
+            "rated_voltage_v": [380.0] * n,
+            "rated_current_a": [p * 1.9 for p in kw],
+            "rated_speed_rpm": [1480.0] * n,
+            "rated_efficiency": [0.93] * n,
+            "rated_power_factor": [0.86] * n,
+            "service_factor": [1.0] * n,
+        }
+    ).with_columns(
+        [pl.lit(None, dtype=pl.Float64).alias(c) for c in DEVICE_SCHEMA.names()
+         if c not in ("device_id", "site", "kind", "rated_power_kw", "rated_voltage_v",
+                      "rated_current_a", "rated_speed_rpm", "rated_efficiency",
+                      "rated_power_factor", "service_factor")]
+    ).select(DEVICE_SCHEMA.names())
+
+
+def readings_frame(devices: pl.DataFrame, minutes: int) -> pl.DataFrame:
+    """β per device between 0.15 and 0.95, noise per minute, stopped 8 h a day."""
+    from schemas.readings import READING_SCHEMA
+
+    n = devices.height
+    grid = pl.DataFrame({"d": pl.int_range(n, eager=True)}).join(
+        pl.DataFrame({"m": pl.int_range(minutes, eager=True)}), how="cross")
+    kw = devices["rated_power_kw"]
+    frame = grid.with_columns(
+        device_id=pl.col("d").map_elements(lambda i: f"m{i:05d}", return_dtype=pl.String),
+        rated=pl.col("d").map_elements(lambda i: kw[i], return_dtype=pl.Float64),
+        beta=0.15 + (pl.col("d") % 17) / 20 + ((pl.col("m") * 7919 + pl.col("d")) % 100) / 1000,
+        on=((pl.col("m") // 60) % 24) < 16,
+    ).with_columns(
+        ts=pl.lit(T0) + pl.duration(minutes=pl.col("m")),
+        power_kw=pl.when(pl.col("on")).then(pl.col("beta") * pl.col("rated") / 0.92)
+        .otherwise(0.0),
+    ).with_columns(
+        current_a=pl.col("power_kw") / (math.sqrt(3) * 0.380 * 0.84),
+        voltage_v=pl.lit(380.0),
+        power_factor=pl.lit(0.84),
+    )
+    full = frame.select(
+        pl.lit("plant").alias("site"), "device_id", "ts", "power_kw", "current_a", "voltage_v",
+        "power_factor",
+    )
+    missing = [pl.lit(None, dtype=t).alias(c) for c, t in READING_SCHEMA.items()
+               if c not in full.columns and c != "received_at"]
+    return full.with_columns(missing, received_at=pl.col("ts")).select(
+        READING_SCHEMA.names()).cast(READING_SCHEMA)  # type: ignore[arg-type]
+
+
+def prepare(work: Path, n: int, minutes: int) -> list[date]:
+    from warehouse.lake import READINGS, Lake, write_atomic
+
+    lake = Lake(work / "lake")
+    lake.prepare()
+    devices = devices_frame(n)
+    write_atomic(devices, lake.registry_path("devices"))
+    sites = pl.DataFrame({"site": ["plant"], "timezone": ["Asia/Shanghai"],
+                          "tariff_per_kwh": [0.75], "currency": ["CNY"],
+                          "emission_kg_per_kwh": [0.5306],
+                          "shift_calendar": ["Mon-Fri 08:00-20:00"]})
+    write_atomic(sites, lake.registry_path("sites"))
+    readings = readings_frame(devices, minutes).sort("device_id", "ts")
+    lake.write_partitioned(READINGS, readings, "ts", "bench", 1)
+    first = (T0 + timedelta(hours=8)).date()
+    return [first + timedelta(days=i) for i in range(math.ceil(minutes / 1440) + 1)]
+
+
+def run_polars(work: Path, days: list[date]) -> int:
+    from transforms.daily import analyse_days
+    from transforms.thresholds import Thresholds
+
+    lake = work / "lake"
+    devices = pl.read_parquet(lake / "registry" / "devices.parquet")
+    sites = pl.read_parquet(lake / "registry" / "sites.parquet")
+    readings = pl.scan_parquet(str(lake / "readings" / "date=2*" / "*.parquet"))
+    load_factor, evaluations = analyse_days(readings, devices, sites, Thresholds(), days)
+    return load_factor.height + evaluations.height
+
+
+SQL = """
+WITH r AS (
+    SELECT device_id, site, ts, power_kw, current_a, voltage_v, power_factor,
+           least(greatest(coalesce(epoch(lead(ts) OVER w) - epoch(ts), 60), 0), 300) AS dt_s
+    FROM read_parquet('{glob}') WINDOW w AS (PARTITION BY device_id ORDER BY ts)),
+b AS (
+    SELECT device_id, site, time_bucket(INTERVAL 1 minute, ts) AS minute,
+           sum(dt_s) AS observed_s, sum(power_kw * dt_s) / 3600 AS energy_kwh,
+           sum(power_kw * dt_s) / nullif(sum(dt_s), 0) AS power_kw, avg(current_a) AS current_a
+    FROM r GROUP BY ALL),
+t AS (
+    SELECT b.*, (minute AT TIME ZONE 'Asia/Shanghai')::DATE AS day,
+           isodow(minute AT TIME ZONE 'Asia/Shanghai') <= 5
+             AND hour(minute AT TIME ZONE 'Asia/Shanghai') BETWEEN 8 AND 19 AS on_shift,
+           (b.current_a > 0.05 * d.rated_current_a
+             OR b.power_kw > 0.05 * d.rated_power_kw / d.rated_efficiency) AS running
+    FROM b JOIN devices d USING (device_id)),
+lo AS (
+    SELECT t.*, c.beta AS b1, c.input_kw AS p1
+    FROM t ASOF LEFT JOIN curves c ON t.device_id = c.device_id AND t.power_kw >= c.input_kw),
+hi AS (
+    SELECT lo.*, c.beta AS b2, c.input_kw AS p2
+    FROM lo ASOF LEFT JOIN curves c ON lo.device_id = c.device_id AND lo.power_kw <= c.input_kw),
+e AS (
+    SELECT *, CASE WHEN p2 IS NULL THEN b1 WHEN p2 = p1 THEN b1
+                   ELSE b1 + (power_kw - p1) / (p2 - p1) * (b2 - b1) END AS beta
+    FROM hi),
+daily AS (
+    SELECT device_id, site, day,
+           sum(observed_s) FILTER (running) / 3600 AS running_hours,
+           sum(energy_kwh) AS energy_kwh,
+           sum(beta * observed_s) FILTER (running AND beta >= 0.1)
+             / sum(observed_s) FILTER (running AND beta >= 0.1) AS mean_load_factor,
+           quantile_cont(beta, 0.5) FILTER (running AND beta >= 0.1) AS p50_load_factor,
+           quantile_cont(beta, 0.75) FILTER (running AND beta >= 0.1) AS p75_load_factor,
+           sum(observed_s) FILTER (running AND beta < 0.1 AND on_shift) / 3600 AS idle_hours,
+           sum(observed_s) FILTER (running AND NOT on_shift) / 3600 AS off_shift_hours
+    FROM e GROUP BY ALL)
+SELECT *,
+       CASE WHEN p50_load_factor >= 1 THEN 'overloaded'
+            WHEN p75_load_factor >= 0.6 THEN 'efficient'
+            WHEN p75_load_factor >= 0.4 THEN 'acceptable'
+            WHEN p75_load_factor >= 0.2 THEN 'under-loaded'
+            ELSE 'severely under-loaded' END AS zone,
+       p75_load_factor < 0.5 AS under_loaded,
+       idle_hours >= 0.5 AS idle_running,
+       off_shift_hours >= 1 AS off_shift_running
+FROM daily WHERE day IN ({days})
+"""
+
+
+def run_duckdb(work: Path, days: list[date]) -> int:
+    import duckdb
+
+    from transforms.amo_motor import motor_curves_for
+
+    lake = work / "lake"
+    devices = pl.read_parquet(lake / "registry" / "devices.parquet")
+    curves = motor_curves_for(devices)
+    con = duckdb.connect()
+    con.register("devices", devices.to_arrow())
+    con.register("curves", curves.to_arrow())
+    sql = SQL.format(glob=lake / "readings" / "date=2*" / "*.parquet",
+                     days=", ".join(f"DATE '{d}'" for d in days))
+    rows = con.execute(sql).fetchall()
+    return len(rows)
+
+
+def child(engine: str, work: Path, days: list[date]) -> None:
+    started = time.perf_counter()
+    rows = (run_polars if engine == "polars" else run_duckdb)(work, days)
+    seconds = time.perf_counter() - started
+    peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    print(json.dumps({"engine": engine, "seconds": seconds, "peak_mb": peak_mb, "rows": rows}))
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--devices", type=int, default=2000)
+    parser.add_argument("--minutes", type=int, default=5000)
+    parser.add_argument("--child", choices=["polars", "duckdb"])
+    parser.add_argument("--work", type=Path)
+    parser.add_argument("--days", default="")
+    args = parser.parse_args()
+    if args.child:
+        child(args.child, args.work, [date.fromisoformat(d) for d in args.days.split(",")])
+        return
+    work = Path(tempfile.mkdtemp(prefix="wattline-analytics-"))
+    started = time.perf_counter()
+    days = prepare(work, args.devices, args.minutes)
+    print(f"landed {args.devices * args.minutes:,} readings of {args.devices} motors in "
+          f"{time.perf_counter() - started:.1f} s ({work})", flush=True)
+    for engine in ("polars", "duckdb", "polars", "duckdb"):
+        out = subprocess.run(
+            [sys.executable, __file__, "--child", engine, "--work", str(work),
+             "--days", ",".join(d.isoformat() for d in days)],
+            capture_output=True, text=True, check=True, cwd=ROOT,
+        )
+        result = json.loads(out.stdout.strip().splitlines()[-1])
+        label = "wattline (polars)" if engine == "polars" else "duckdb sql       "
+        print(f"{label}: {result['seconds']:.2f} s, peak RSS {result['peak_mb']:.0f} MB, "
+              f"{result['rows']} result rows", flush=True)
+
+
+if __name__ == "__main__":
+    main()
