@@ -157,7 +157,7 @@ class Consumer:
                 cwd=ROOT,
             )
         deadline = time.monotonic() + 30
-        while "mqtt connected" not in log.read_text():
+        while "mqtt subscribed" not in log.read_text():
             if time.monotonic() > deadline or self.proc.poll() is not None:
                 raise RuntimeError(log.read_text()[-2000:])
             time.sleep(0.05)

@@ -131,6 +131,7 @@ class Subscriber:
         self._client.on_connect = self._on_connect
         self._client.on_disconnect = self._on_disconnect
         self._client.on_message = self._on_message
+        self._client.on_subscribe = self._on_subscribe
 
     def start(self) -> None:
         s = self.settings
@@ -188,6 +189,24 @@ class Subscriber:
             flags.session_present,
             self.generation,
         )
+
+    def _on_subscribe(
+        self,
+        client: paho.Client,
+        userdata: object,
+        mid: int,
+        reasons: list[ReasonCode],
+        properties: Properties | None,
+    ) -> None:
+        """Ready only once the broker confirms the subscription (a refusal is fatal)."""
+        refused = [r for r in reasons if r.is_failure]
+        if refused:
+            self.refused = ConnectRefused(
+                f"subscription to {self.settings.topic} refused: {refused[0]}"
+            )
+            log.error("mqtt subscribe refused topic=%s reason=%s", self.settings.topic, refused[0])
+            return
+        log.info("mqtt subscribed topic=%s qos=%s", self.settings.topic, reasons[0])
         self.connected.set()
 
     def _on_disconnect(

@@ -156,7 +156,7 @@ class ConsumerProcess:
 
         deadline = time.monotonic() + timeout_s
         while time.monotonic() < deadline:
-            if "mqtt connected" in self.log_path.read_text():
+            if "mqtt subscribed" in self.log_path.read_text():
                 return
             if self.process.poll() is not None:
                 raise AssertionError(f"consumer exited: {self.log_path.read_text()[-3000:]}")
