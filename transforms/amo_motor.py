@@ -613,23 +613,52 @@ def _steps(curves: pl.LazyFrame, tag: str) -> pl.LazyFrame:
 def _join_bracket(
     rows: pl.LazyFrame, curves: pl.LazyFrame, measured: str, value: str, tag: str
 ) -> pl.LazyFrame:
-    """Join the steps bracketing `measured`: last k with running-max(`value`) ≤ it (`_bracket`)."""
-    keys = (
-        curves.sort("device_id", "beta")
-        .select(
-            "device_id",
-            pl.col(value).cum_max().over("device_id").alias("_key"),
-            _step_index(pl.col("beta")).alias(f"{tag}k"),
-        )
-        .sort("_key", f"{tag}k")
+    """Add the steps bracketing `measured`: last k with running-max(`value`) ≤ it (`_bracket`).
+
+    Written for millions of rows: only a narrow (row, device, measurement) frame is sorted
+    for the as-of join, which returns each row's index into the flat, device-sorted curve
+    table; the bracket's values are then gathered by index rather than joined. A sentinel
+    key below every curve gives rows under the first step k = 0, as `_bracket` does.
+    """
+    flat = curves.sort("device_id", "beta").collect().with_row_index("_flat")
+    frame = rows.collect()
+    if flat.is_empty():
+        nulls = [pl.lit(None, pl.Int32).alias(f"{tag}k")] + [
+            pl.lit(None, pl.Float64).alias(f"{tag}{v}{n}") for v in _VALUES for n in (1, 2)
+        ]
+        return frame.lazy().with_columns(nulls)
+    first = flat.group_by("device_id").agg(pl.col("_flat").min())
+    keys = pl.concat(
+        [
+            flat.select("device_id", pl.col(value).cum_max().over("device_id").alias("_key"),
+                        "_flat"),
+            first.select("device_id", pl.lit(float("-inf")).alias("_key"), "_flat"),
+        ],
+        how="vertical_relaxed",
+    ).sort("_key", "_flat")
+    hit = (
+        frame.select("__row", "device_id", measured)
+        .with_row_index("_pos")
+        .sort(measured, nulls_last=True)
+        .join_asof(keys, left_on=measured, right_on="_key", by="device_id",
+                   check_sortedness=False)
+        .sort("_pos")
     )
-    return (
-        rows.sort(measured)
-        .join_asof(keys, left_on=measured, right_on="_key", by="device_id", check_sortedness=False)
-        .with_columns(pl.col(f"{tag}k").fill_null(0).clip(upper_bound=STEPS - 1))
-        .drop("_key")
-        .join(_steps(curves, tag), on=["device_id", f"{tag}k"], how="left")
-    )
+    idx = hit["_flat"]
+    step = flat["beta"].gather(idx)
+    over = (_step_index_series(step) - (STEPS - 1)).clip(lower_bound=0)
+    idx = idx - over.cast(idx.dtype)
+    lower = idx.fill_null(0)
+    present = idx.is_not_null()
+    cols = [pl.Series(f"{tag}k", _step_index_series(flat["beta"].gather(lower))).set(~present, None)]
+    for v in _VALUES:
+        cols.append(flat[v].gather(lower).set(~present, None).alias(f"{tag}{v}1"))
+        cols.append(flat[v].gather(lower + 1).set(~present, None).alias(f"{tag}{v}2"))
+    return frame.hstack(cols).lazy()
+
+
+def _step_index_series(beta: pl.Series) -> pl.Series:
+    return (beta * 100).round().cast(pl.Int32)
 
 
 def _with_constants(rows: pl.LazyFrame, curves: pl.LazyFrame, line_hz: float) -> pl.LazyFrame:
