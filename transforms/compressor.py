@@ -17,26 +17,17 @@ from __future__ import annotations
 
 import math
 from enum import StrEnum
-from typing import NamedTuple, TypeAlias, TypeVar
+from typing import NamedTuple
 
 import polars as pl
 
-ExprLike: TypeAlias = pl.Expr | str | float
-T = TypeVar("T", float, pl.Expr)
+from transforms.dual import ExprLike, T
+from transforms.dual import as_expr as _x
+from transforms.dual import power as _pow
 
 M3H_PER_CFM = 0.028316846592 * 60.0
 KW_PER_100CFM_TO_KW_PER_M3MIN = 0.01 / 0.028316846592  # 0.3531 (§5.2)
 P_ATM_KPA = 101.325
-
-
-def _x(value: ExprLike) -> pl.Expr:
-    if isinstance(value, pl.Expr):
-        return value
-    return pl.col(value) if isinstance(value, str) else pl.lit(value, dtype=pl.Float64)
-
-
-def _pow(value: T, exponent: T) -> T:
-    return value.pow(exponent) if isinstance(value, pl.Expr) else math.pow(value, exponent)
 
 
 def specific_power_kw_per_m3min(input_power_kw: float, flow_m3h: float) -> float:

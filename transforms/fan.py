@@ -15,34 +15,19 @@ from __future__ import annotations
 
 import math
 from enum import StrEnum
-from typing import TypeAlias, TypeVar
+from typing import TypeAlias
 
 import polars as pl
 
-ExprLike: TypeAlias = pl.Expr | str | float
-T = TypeVar("T", float, pl.Expr)
+from transforms.dual import ExprLike, T
+from transforms.dual import as_expr as _x
+from transforms.dual import exp as _exp
+from transforms.dual import log10 as _log10
+from transforms.dual import power as _pow
 
 M3H_PER_CFM = 0.028316846592 * 60.0
 KPA_PER_INWG = 0.24908891  # conventional inch of water: 1000 kg/m3 · 9.80665 · 0.0254 m
 KG_M3_PER_LB_FT3 = 16.018463373960142
-
-
-def _x(value: ExprLike) -> pl.Expr:
-    if isinstance(value, pl.Expr):
-        return value
-    return pl.col(value) if isinstance(value, str) else pl.lit(value, dtype=pl.Float64)
-
-
-def _exp(value: T) -> T:
-    return value.exp() if isinstance(value, pl.Expr) else math.exp(value)
-
-
-def _pow(value: T, exponent: float) -> T:
-    return value.pow(exponent) if isinstance(value, pl.Expr) else math.pow(value, exponent)
-
-
-def _log10(value: T) -> T:
-    return value.log10() if isinstance(value, pl.Expr) else math.log10(value)
 
 
 def _poly(coefficients: tuple[float, ...], x: T) -> T:

@@ -17,35 +17,21 @@ fits, §9.4 A19–A20), which rule P2 needs; it would take this module well past
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 from enum import StrEnum
-from typing import TypeAlias, TypeVar
 
 import polars as pl
 
-ExprLike: TypeAlias = pl.Expr | str | float
-T = TypeVar("T", float, pl.Expr)
+from transforms.dual import ExprLike, T
+from transforms.dual import as_expr as _x
+from transforms.dual import exp as _exp
+from transforms.dual import power as _pow
 
 G_M_S2 = 9.80665
 WATER_DENSITY_KG_M3 = 998.2  # 20 °C
 AMO_KW_PER_HP = 0.746  # AMO's hp factor (as in amo_motor.py), so hp inputs round-trip
 M3H_PER_GPM = 0.003785411784 * 60.0
 M_PER_FT = 0.3048
-
-
-def _x(value: ExprLike) -> pl.Expr:
-    if isinstance(value, pl.Expr):
-        return value
-    return pl.col(value) if isinstance(value, str) else pl.lit(value, dtype=pl.Float64)
-
-
-def _exp(value: T) -> T:
-    return value.exp() if isinstance(value, pl.Expr) else math.exp(value)
-
-
-def _pow(value: T, exponent: float) -> T:
-    return value.pow(exponent) if isinstance(value, pl.Expr) else math.pow(value, exponent)
 
 
 def _fluid_power(flow_m3h: T, head_m: T, density_kg_m3: T) -> T:

@@ -15,22 +15,13 @@ from __future__ import annotations
 
 import math
 from enum import StrEnum
-from typing import NamedTuple, TypeAlias, TypeVar
+from typing import NamedTuple
 
 import polars as pl
 
-ExprLike: TypeAlias = pl.Expr | str | float
-T = TypeVar("T", float, pl.Expr)
-
-
-def _x(value: ExprLike) -> pl.Expr:
-    if isinstance(value, pl.Expr):
-        return value
-    return pl.col(value) if isinstance(value, str) else pl.lit(value, dtype=pl.Float64)
-
-
-def _sqrt(value: T) -> T:
-    return value.sqrt() if isinstance(value, pl.Expr) else math.sqrt(value)
+from transforms.dual import ExprLike, T
+from transforms.dual import as_expr as _x
+from transforms.dual import sqrt as _sqrt
 
 
 def load_factor(apparent_power_kva: float, rated_power_kva: float) -> float:
