@@ -611,7 +611,12 @@ def _steps(curves: pl.LazyFrame, tag: str) -> pl.LazyFrame:
 
 
 def _join_bracket(
-    rows: pl.LazyFrame, curves: pl.LazyFrame, measured: str, value: str, tag: str
+    rows: pl.LazyFrame,
+    curves: pl.LazyFrame,
+    measured: str,
+    value: str,
+    tag: str,
+    values: Sequence[str] = _VALUES,
 ) -> pl.LazyFrame:
     """Add the steps bracketing `measured`: last k with running-max(`value`) ≤ it (`_bracket`).
 
@@ -624,24 +629,37 @@ def _join_bracket(
     frame = rows.collect()
     if flat.is_empty():
         nulls = [pl.lit(None, pl.Int32).alias(f"{tag}k")] + [
-            pl.lit(None, pl.Float64).alias(f"{tag}{v}{n}") for v in _VALUES for n in (1, 2)
+            pl.lit(None, pl.Float64).alias(f"{tag}{v}{n}") for v in _VALUES for n in (0, 1, 2)
         ]
         return frame.lazy().with_columns(nulls)
     first = flat.group_by("device_id").agg(pl.col("_flat").min())
-    keys = pl.concat(
-        [
-            flat.select("device_id", pl.col(value).cum_max().over("device_id").alias("_key"),
-                        "_flat"),
-            first.select("device_id", pl.lit(float("-inf")).alias("_key"), "_flat"),
-        ],
-        how="vertical_relaxed",
-    ).sort("_key", "_flat")
-    hit = (
-        frame.select("__row", "device_id", measured)
+    keys = (
+        pl.concat(
+            [
+                flat.select(
+                    "device_id",
+                    pl.col(value).cum_max().over("device_id").alias("_key"),
+                    "_flat",
+                    pl.col("_flat").min().over("device_id").alias("_first"),
+                ),
+                first.select(
+                    "device_id",
+                    pl.lit(float("-inf")).alias("_key"),
+                    "_flat",
+                    pl.col("_flat").alias("_first"),
+                ),
+            ],
+            how="vertical_relaxed",
+        )
+        .with_columns(_h=pl.col("device_id").hash())
+        .drop("device_id")
+        .sort("_key", "_flat")
+    )
+    hit = (  # sorted narrow: a row position, a 64-bit device key and the measurement
+        frame.select(pl.col("device_id").hash().alias("_h"), measured)
         .with_row_index("_pos")
         .sort(measured, nulls_last=True)
-        .join_asof(keys, left_on=measured, right_on="_key", by="device_id",
-                   check_sortedness=False)
+        .join_asof(keys, left_on=measured, right_on="_key", by="_h", check_sortedness=False)
         .sort("_pos")
     )
     idx = hit["_flat"]
@@ -650,10 +668,20 @@ def _join_bracket(
     idx = idx - over.cast(idx.dtype)
     lower = idx.fill_null(0)
     present = idx.is_not_null()
-    cols = [pl.Series(f"{tag}k", _step_index_series(flat["beta"].gather(lower))).set(~present, None)]
-    for v in _VALUES:
-        cols.append(flat[v].gather(lower).set(~present, None).alias(f"{tag}{v}1"))
-        cols.append(flat[v].gather(lower + 1).set(~present, None).alias(f"{tag}{v}2"))
+    missing = ~present
+    anything_missing = bool(missing.any())
+
+    def pick(column: str, at: pl.Series, name: str) -> pl.Series:
+        got = flat[column].gather(at).alias(name)
+        return got.set(missing, None) if anything_missing else got
+
+    k = _step_index_series(flat["beta"].gather(lower)).alias(f"{tag}k")
+    cols = [k.set(missing, None) if anything_missing else k]
+    zero = hit["_first"].fill_null(0)
+    for v in values:
+        cols.append(pick(v, lower, f"{tag}{v}1"))
+        cols.append(pick(v, lower + 1, f"{tag}{v}2"))
+        cols.append(pick(v, zero, f"{tag}{v}0"))
     return frame.hstack(cols).lazy()
 
 
@@ -785,27 +813,44 @@ def estimate_load(
         extra = [c for c in devices.collect_schema().names() if c in wanted and c not in have]
         frame = frame.join(devices.lazy().select("device_id", *extra), on="device_id", how="left")
     added = [pl.lit(None, pl.Float64).alias(m) for m in MEASURED_COLUMNS if m not in have]
-    rows = _with_constants(frame.with_columns(added), cur, line_frequency_hz).with_columns(
+    base = frame.with_columns(added).collect()
+    curve_devices = cur.select(pl.col("device_id").unique()).collect()["device_id"]
+    # A row with measured power and a curve uses the POWER method: it takes the fast path
+    # (one bracket, no method choice); the rest go through every method.
+    by_power = pl.col("power_kw").is_not_null() & pl.col("device_id").is_in(curve_devices.implode())
+    powered = _power_curve_rows(base.filter(by_power).lazy(), cur)
+    rest = _with_constants(base.filter(~by_power).lazy(), cur, line_frequency_hz).with_columns(
         _beta_s=_slip_beta()
     )
-    # A row with measured power and a curve uses the POWER method only: it joins that
-    # bracket alone; the rest join the slip step and the current bracket.
-    by_power = pl.col("power_kw").is_not_null() & pl.col("_p0").is_not_null()
-    powered = _join_bracket(rows.filter(by_power), cur, "power_kw", "input_kw", "_p_")
-    rest = (
-        rows.filter(~by_power)
-        .with_columns(_s_k=(pl.col("_beta_s") * 100).floor().clip(0, STEPS - 1).cast(pl.Int32))
-        .join(_steps(cur, "_s_"), on=["device_id", "_s_k"], how="left")
-    )
+    rest = rest.with_columns(
+        _s_k=(pl.col("_beta_s") * 100).floor().clip(0, STEPS - 1).cast(pl.Int32)
+    ).join(_steps(cur, "_s_"), on=["device_id", "_s_k"], how="left")
     rest = _join_bracket(rest, cur, "current_a", "current_a", "_i_")
     rest = _join_bracket(rest, cur, "power_kw", "input_kw", "_p_")
+    rest = rest.with_columns(load_method=_method()).with_columns(_outputs(no_load_margin))
     keep = [n for n in have if n not in LOAD_COLUMNS]
+    columns = ("__row", *keep, *LOAD_COLUMNS)  # narrow before the sort that restores order
     return (
-        pl.concat([powered, rest], how="diagonal_relaxed")
-        .with_columns(load_method=_method())
-        .with_columns(_outputs(no_load_margin))
+        pl.concat([powered.select(columns), rest.select(columns)], how="vertical_relaxed")
         .sort("__row")
-        .select(*keep, *LOAD_COLUMNS)
+        .drop("__row")
+    )
+
+
+def _power_curve_rows(rows: pl.LazyFrame, curves: pl.LazyFrame) -> pl.LazyFrame:
+    """The POWER method alone, for rows known to have power and a curve (`_branches`)."""
+    c = pl.col
+    p, p1, p2 = c("power_kw"), c("_p_input_kw1"), c("_p_input_kw2")
+    fi_p = (c("_p_beta1") + ((p - p1) / (p2 - p1)) / 100).clip(upper_bound=MAX_BETA)
+    eff_p = _lerp("_p_", "efficiency", 100 * (fi_p - c("_p_beta1")))
+    idle = p <= c("_p_input_kw0")
+    picked = ("beta", "efficiency", "input_kw")
+    return _join_bracket(rows, curves, "power_kw", "input_kw", "_p_", picked).with_columns(
+        beta=pl.when(idle).then(0.0).otherwise(fi_p),
+        efficiency=pl.when(idle).then(0.0).otherwise(eff_p),
+        shaft_kw=pl.when(idle).then(0.0).otherwise(p * eff_p),
+        load_method=pl.lit("power_curve"),
+        idle_no_load=idle,
     )
 
 

@@ -18,10 +18,23 @@ import polars as pl
 
 PHASE_V = ("voltage_ab_v", "voltage_bc_v", "voltage_ca_v")
 PHASE_I = ("current_l1_a", "current_l2_a", "current_l3_a")
-MEANS = ("current_a", "voltage_v", "power_factor", "frequency_hz", "speed_rpm", "flow_m3h",
-         "pressure_kpa", *PHASE_V, *PHASE_I)
-STATES = {"loaded_s": ("loaded",), "unloaded_s": ("unloaded",), "stopped_s": ("stopped",),
-          "state_running_s": ("running", "loaded", "unloaded")}
+MEANS = (
+    "current_a",
+    "voltage_v",
+    "power_factor",
+    "frequency_hz",
+    "speed_rpm",
+    "flow_m3h",
+    "pressure_kpa",
+    *PHASE_V,
+    *PHASE_I,
+)
+STATES = {
+    "loaded_s": ("loaded",),
+    "unloaded_s": ("unloaded",),
+    "stopped_s": ("stopped",),
+    "state_running_s": ("running", "loaded", "unloaded"),
+}
 
 
 def bucket_readings(readings: pl.LazyFrame, max_gap_s: float) -> pl.LazyFrame:
@@ -42,8 +55,10 @@ def bucket_readings(readings: pl.LazyFrame, max_gap_s: float) -> pl.LazyFrame:
         .sort("_dev", "ts")
         .with_columns(_dt_s=_interval_s(max_gap_s), minute=pl.col("ts").dt.truncate("1m"))
         .with_columns(
-            _shared=((pl.col("_dev") == pl.col("_dev").shift(1))
-                     & (pl.col("minute") == pl.col("minute").shift(1))).fill_null(False)
+            _shared=(
+                (pl.col("_dev") == pl.col("_dev").shift(1))
+                & (pl.col("minute") == pl.col("minute").shift(1))
+            ).fill_null(False)
         )
         .collect()
     )
@@ -68,8 +83,17 @@ def _compact(frame: pl.DataFrame) -> pl.DataFrame:
 
 
 _BUCKET_COLUMNS = (
-    "_dev", "minute", *MEANS, "site", "device_id", "observed_s", "power_s", "energy_kwh",
-    "temperature_c", *STATES, "energy_counter_kwh",
+    "_dev",
+    "minute",
+    *MEANS,
+    "site",
+    "device_id",
+    "observed_s",
+    "power_s",
+    "energy_kwh",
+    "temperature_c",
+    *STATES,
+    "energy_counter_kwh",
 )
 
 
@@ -80,8 +104,10 @@ def _per_row_columns(frame: pl.LazyFrame) -> pl.LazyFrame:
         power_s=pl.when(power.is_not_null()).then(dt).otherwise(0.0),
         energy_kwh=(power * dt / 3600.0).fill_null(0.0),
         energy_counter_kwh=pl.col("energy_kwh"),
-        **{name: pl.when(pl.col("state").is_in(list(s))).then(dt).otherwise(0.0)
-           for name, s in STATES.items()},
+        **{
+            name: pl.when(pl.col("state").is_in(list(s))).then(dt).otherwise(0.0)
+            for name, s in STATES.items()
+        },
     )
 
 
@@ -112,8 +138,11 @@ def _derive(buckets: pl.LazyFrame) -> pl.LazyFrame:
         .with_columns(
             power_kw=pl.coalesce(
                 "power_kw",
-                math.sqrt(3) * pl.col("voltage_v") * pl.col("current_a")
-                * pl.col("power_factor") / 1000.0,
+                math.sqrt(3)
+                * pl.col("voltage_v")
+                * pl.col("current_a")
+                * pl.col("power_factor")
+                / 1000.0,
             )
         )
         .with_columns(
@@ -127,8 +156,6 @@ def _derive(buckets: pl.LazyFrame) -> pl.LazyFrame:
 def _interval_s(max_gap_s: float) -> pl.Expr:
     """Rows are sorted by device then ts: the next row of the same device ends the interval."""
     same = pl.col("_dev").shift(-1) == pl.col("_dev")
-    gap = pl.when(same).then(
-        (pl.col("ts").shift(-1) - pl.col("ts")).dt.total_microseconds() / 1e6
-    )
+    gap = pl.when(same).then((pl.col("ts").shift(-1) - pl.col("ts")).dt.total_microseconds() / 1e6)
     typical = gap.median().over("_dev")
     return pl.coalesce(gap, typical, pl.lit(60.0)).clip(0.0, max_gap_s)

@@ -65,19 +65,18 @@ def estimate_load(
     motor_rows = with_running.filter(judged).collect()
     needed = ("device_id", *amo_motor.MEASURED_COLUMNS, *amo_motor.RATING_COLUMNS)
     estimates = amo_motor.estimate_load(motor_rows.lazy().select(needed), curves).collect()
-    motors = motor_rows.hstack(estimates.select(amo_motor.LOAD_COLUMNS)).lazy()
-    others = with_running.filter(~judged | kind.is_null())
-    return (
-        pl.concat([motors, others], how="diagonal_relaxed")
-        .with_columns(_compressor(t), _rotodynamic(), *_transformer())
-        .with_columns(
-            idle=(pl.col("running_s") > 0)
-            & (pl.col("idle_no_load").fill_null(False) | (pl.col("beta") < t.idle_beta)).fill_null(
-                False
-            )
-            & kind.is_in(MOTOR_DRIVEN)
-        )
+    motors = motor_rows.hstack(estimates.select(amo_motor.LOAD_COLUMNS)).with_columns(
+        _rotodynamic(),
+        idle=(pl.col("idle_no_load").fill_null(False) | (pl.col("beta") < t.idle_beta)).fill_null(
+            False
+        ),
     )
+    # The kind-specific columns are added to each part before the concat: a column added
+    # after it would copy every column of both parts into one chunk first.
+    others = with_running.filter(~judged | kind.is_null()).with_columns(
+        _compressor(t), *_transformer(), idle=pl.lit(False)
+    )
+    return pl.concat([motors.lazy(), others], how="diagonal_relaxed")
 
 
 def _compressor(t: Thresholds) -> pl.Expr:
@@ -114,7 +113,7 @@ def _transformer() -> list[pl.Expr]:
     dt_h = pl.col("observed_s") / 3600.0
     return [
         pl.when(is_tx).then(s_kva).alias("s_kva"),
-        pl.when(is_tx).then(beta).otherwise(pl.col("beta")).alias("beta"),
+        pl.when(is_tx).then(beta).alias("beta"),
         pl.when(is_tx).then(transformer.losses_kw_expr(beta, p0, pk)).alias("transformer_loss_kw"),
         pl.when(is_tx).then(light).alias("light_load"),
         pl.when(is_tx & light)

@@ -28,10 +28,27 @@ REQUIRED: Final = {
 }
 H: Final = 3600.0
 USED: Final = (
-    "device_id", "site", "kind", "day", "minute",
-    "observed_s", "running_s", "energy_kwh", "on_shift", "idle", "beta", "load_method",
-    "power_factor", "efficiency", "voltage_unbalance_pct", "current_unbalance_pct",
-    "flow_bep_ratio", "compressor_loaded_s", "flow_m3h", "transformer_loss_kw", "light_load",
+    "device_id",
+    "site",
+    "kind",
+    "day",
+    "minute",
+    "observed_s",
+    "running_s",
+    "energy_kwh",
+    "on_shift",
+    "idle",
+    "beta",
+    "load_method",
+    "power_factor",
+    "efficiency",
+    "voltage_unbalance_pct",
+    "current_unbalance_pct",
+    "flow_bep_ratio",
+    "compressor_loaded_s",
+    "flow_m3h",
+    "transformer_loss_kw",
+    "light_load",
     "light_load_waste_kwh",
 )
 
@@ -57,38 +74,35 @@ def match_load(estimated: pl.LazyFrame, t: Thresholds) -> pl.LazyFrame:
     def secs(col: str, cond: pl.Expr) -> pl.Expr:
         return pl.when(cond).then(c(col)).otherwise(0.0)
 
-    masked = (
-        estimated.select(*USED)
-        .with_columns(
-            _beta=pl.when(loaded_run).then(c("beta")),
-            _w=secs("running_s", loaded_run),
-            _wb=pl.when(loaded_run).then(c("beta") * c("running_s")).otherwise(0.0),
-            _off_run=secs("running_s", off.fill_null(False)),
-            _off_kwh=secs("energy_kwh", off.fill_null(False) & running),
-            _idle_s=secs("running_s", c("idle")),
-            _idle_kwh=secs("energy_kwh", c("idle")),
-            _idle_on_s=secs("running_s", c("idle") & on),
-            _idle_on_kwh=secs("energy_kwh", c("idle") & on),
-            _run_kwh=secs("energy_kwh", running),
-            _pf=pl.when(running).then(c("power_factor")),
-            _eff=pl.when(running).then(c("efficiency")),
-            _vu=pl.when(running).then(c("voltage_unbalance_pct")),
-            _cu=pl.when(running).then(c("current_unbalance_pct")),
-            _ratio=pl.when(running).then(ratio),
-            _method=pl.when(running).then(c("load_method")),
-            _outside_s=secs("running_s", outside & running),
-            _loaded=loaded,
-            _unloaded=unloaded,
-            _on_run=secs("running_s", on),
-            _on_unloaded=pl.when(on).then(unloaded).otherwise(0.0),
-            _off_loaded=pl.when(off.fill_null(False)).then(loaded).otherwise(0.0),
-            _off_unloaded=pl.when(off.fill_null(False)).then(unloaded).otherwise(0.0),
-            _loaded_kwh=secs("energy_kwh", loaded > 0),
-            _loaded_m3=(c("flow_m3h") * loaded / H).fill_null(0.0),
-            _tx_loss=(c("transformer_loss_kw") * c("observed_s") / H).fill_null(0.0),
-            _light_s=secs("observed_s", c("light_load").fill_null(False)),
-            _has_calendar=c("on_shift").is_not_null(),
-        )
+    masked = estimated.select(*USED).with_columns(
+        _beta=pl.when(loaded_run).then(c("beta")),
+        _w=secs("running_s", loaded_run),
+        _wb=pl.when(loaded_run).then(c("beta") * c("running_s")).otherwise(0.0),
+        _off_run=secs("running_s", off.fill_null(False)),
+        _off_kwh=secs("energy_kwh", off.fill_null(False) & running),
+        _idle_s=secs("running_s", c("idle")),
+        _idle_kwh=secs("energy_kwh", c("idle")),
+        _idle_on_s=secs("running_s", c("idle") & on),
+        _idle_on_kwh=secs("energy_kwh", c("idle") & on),
+        _run_kwh=secs("energy_kwh", running),
+        _pf=pl.when(running).then(c("power_factor")),
+        _eff=pl.when(running).then(c("efficiency")),
+        _vu=pl.when(running).then(c("voltage_unbalance_pct")),
+        _cu=pl.when(running).then(c("current_unbalance_pct")),
+        _ratio=pl.when(running).then(ratio),
+        _method=pl.when(running).then(c("load_method")),
+        _outside_s=secs("running_s", outside & running),
+        _loaded=loaded,
+        _unloaded=unloaded,
+        _on_run=secs("running_s", on),
+        _on_unloaded=pl.when(on).then(unloaded).otherwise(0.0),
+        _off_loaded=pl.when(off.fill_null(False)).then(loaded).otherwise(0.0),
+        _off_unloaded=pl.when(off.fill_null(False)).then(unloaded).otherwise(0.0),
+        _loaded_kwh=secs("energy_kwh", loaded > 0),
+        _loaded_m3=(c("flow_m3h") * loaded / H).fill_null(0.0),
+        _tx_loss=(c("transformer_loss_kw") * c("observed_s") / H).fill_null(0.0),
+        _light_s=secs("observed_s", c("light_load").fill_null(False)),
+        _has_calendar=c("on_shift").is_not_null(),
     )
     daily = masked.group_by("device_id", "site", "kind", "day", maintain_order=True).agg(
         observed_hours=c("observed_s").sum() / H,
@@ -126,19 +140,27 @@ def match_load(estimated: pl.LazyFrame, t: Thresholds) -> pl.LazyFrame:
         light_load_hours=c("_light_s").sum() / H,
         light_load_waste_kwh=c("light_load_waste_kwh").sum(),
     )
-    no_calendar = ("off_shift_running_hours", "off_shift_energy_kwh", "off_shift_loaded_hours",
-                   "off_shift_unloaded_hours")
-    return daily.with_columns(
-        *[pl.when(c("_calendar")).then(c(n)).alias(n) for n in no_calendar],
-        mean_load_factor=pl.when(c("_w") > 0).then(c("_wb") / c("_w")),
-        mean_power_kw=pl.when(c("running_hours") > 0).then(c("_run_kwh") / c("running_hours")),
-    ).with_columns(
-        zone=_zone(t),
-        leak_fraction=_leak_fraction(t),
-        specific_power_kw_per_m3min=pl.when(c("loaded_flow_m3") > 0).then(
-            c("loaded_energy_kwh") / (c("loaded_flow_m3") / 60.0)
-        ),
-    ).drop("_calendar", "_w", "_wb", "_run_kwh")
+    no_calendar = (
+        "off_shift_running_hours",
+        "off_shift_energy_kwh",
+        "off_shift_loaded_hours",
+        "off_shift_unloaded_hours",
+    )
+    return (
+        daily.with_columns(
+            *[pl.when(c("_calendar")).then(c(n)).alias(n) for n in no_calendar],
+            mean_load_factor=pl.when(c("_w") > 0).then(c("_wb") / c("_w")),
+            mean_power_kw=pl.when(c("running_hours") > 0).then(c("_run_kwh") / c("running_hours")),
+        )
+        .with_columns(
+            zone=_zone(t),
+            leak_fraction=_leak_fraction(t),
+            specific_power_kw_per_m3min=pl.when(c("loaded_flow_m3") > 0).then(
+                c("loaded_energy_kwh") / (c("loaded_flow_m3") / 60.0)
+            ),
+        )
+        .drop("_calendar", "_w", "_wb", "_run_kwh")
+    )
 
 
 def _zone(t: Thresholds) -> pl.Expr:
