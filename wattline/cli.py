@@ -57,10 +57,26 @@ def _edge_simulate(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def _jobs_run(args: argparse.Namespace, settings: Settings) -> int:
+    from alerts.cli import deliver
     from wattline.jobs import run_jobs
 
     print(run_jobs(settings, full=args.full).summary())
+    if args.no_deliver:
+        return 0
+    return deliver(settings.lake.root, args.config, dry_run=False)
+
+
+def _alerts_list(args: argparse.Namespace, settings: Settings) -> int:
+    from alerts.cli import list_alerts
+
+    print(list_alerts(settings.lake.root, args.site, args.status, args.severity))
     return 0
+
+
+def _alerts_deliver(args: argparse.Namespace, settings: Settings) -> int:
+    from alerts.cli import deliver
+
+    return deliver(settings.lake.root, args.config, dry_run=args.dry_run)
 
 
 def _demo(args: argparse.Namespace, settings: Settings) -> int:
@@ -109,7 +125,24 @@ def build_parser() -> argparse.ArgumentParser:
     )
     run = jobs.add_parser("run", help="load matching and waste rules over new data")
     run.add_argument("--full", action="store_true", help="recompute every day, not only new data")
+    run.add_argument(
+        "--no-deliver",
+        action="store_true",
+        help="skip alert delivery (by default the last step of a run)",
+    )
     run.set_defaults(handler=_jobs_run)
+
+    alerts = sub.add_parser("alerts", help="waste alerts").add_subparsers(
+        dest="action", required=True
+    )
+    listing = alerts.add_parser("list", help="alerts, most costly first")
+    listing.add_argument("--site")
+    listing.add_argument("--status", choices=["open", "resolved"])
+    listing.add_argument("--severity", choices=["info", "warning", "critical"])
+    listing.set_defaults(handler=_alerts_list)
+    send = alerts.add_parser("deliver", help="notify the [[alerts.endpoint]]s of the config")
+    send.add_argument("--dry-run", action="store_true", help="print what would be sent")
+    send.set_defaults(handler=_alerts_deliver)
 
     edge = sub.add_parser("edge", help="edge gateway").add_subparsers(dest="action", required=True)
     sim = edge.add_parser("simulate", help="publish a simulated plant's readings over MQTT")
@@ -126,10 +159,18 @@ def build_parser() -> argparse.ArgumentParser:
     sim.add_argument("--batch", type=int, default=1, help="readings per message")
     sim.add_argument("--client-id", default="wattline-sim")
     sim.set_defaults(handler=_edge_simulate)
-    gw = edge.add_parser("run", help="run a gateway: poll Modbus meters (or the simulator), "
-                                     "spool to disk, publish over MQTT")
-    gw.add_argument("--config", dest="gateway_config", type=Path, required=True,
-                    help="gateway TOML (see edge/gateway.example.toml)")
+    gw = edge.add_parser(
+        "run",
+        help="run a gateway: poll Modbus meters (or the simulator), "
+        "spool to disk, publish over MQTT",
+    )
+    gw.add_argument(
+        "--config",
+        dest="gateway_config",
+        type=Path,
+        required=True,
+        help="gateway TOML (see edge/gateway.example.toml)",
+    )
     gw.set_defaults(handler=None, gateway=True)
     return parser
 
@@ -145,13 +186,15 @@ def main(argv: Sequence[str] | None = None) -> int:
         from edge.gateway_cli import run_gateway_command
 
         return run_gateway_command(args.gateway_config)
+    from alerts import AlertsConfigError
+
     try:
         settings = load_settings(args.config)
-    except ConfigError as exc:
+        handler: Handler = args.handler
+        return handler(args, settings)
+    except (ConfigError, AlertsConfigError) as exc:
         print(f"wattline: configuration error: {exc}", file=sys.stderr)
         return 2
-    handler: Handler = args.handler
-    return handler(args, settings)
 
 
 if __name__ == "__main__":

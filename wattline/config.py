@@ -21,6 +21,8 @@ from typing import Any
 from transforms.thresholds import Thresholds
 
 ENV_PREFIX = "WATTLINE_"
+# Sections other packages read from the same file with their own loaders.
+FOREIGN_SECTIONS = frozenset({"alerts"})
 
 
 class ConfigError(ValueError):
@@ -122,6 +124,8 @@ def load_settings(path: Path | None = None, environ: Mapping[str, str] | None = 
         if not name.startswith(ENV_PREFIX) or "__" not in name:
             continue
         section, _, key = name[len(ENV_PREFIX) :].lower().partition("__")
+        if section in FOREIGN_SECTIONS:
+            continue
         raw.setdefault(section, {})[key] = _EnvValue(value, name)
     return _build(raw).validate()
 
@@ -136,6 +140,8 @@ def _build(raw: Mapping[str, Any]) -> Settings:
     sections: dict[str, Any] = {}
     hints = typing.get_type_hints(Settings)
     for section, values in raw.items():
+        if section in FOREIGN_SECTIONS:
+            continue  # [alerts]: alerts/settings.py validates it
         if section not in hints:
             known = ", ".join(sorted(hints))
             raise ConfigError(f"unknown config section [{section}]; known sections: {known}")

@@ -19,6 +19,7 @@ import threading
 import time
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import paho.mqtt.client as paho
@@ -84,6 +85,7 @@ def run_demo(settings: Settings, duration_s: float, workdir: Path) -> int:
         _report(settings, consumer, published)
         print("\n" + run_jobs(settings).summary())
         _report_alerts(settings)
+        _deliver_to_local_receiver(settings)
     finally:
         broker.stop()
     return 0
@@ -212,3 +214,37 @@ def _report_alerts(settings: Settings) -> None:
         )
         print(f"           {advice}")
     print("  SELECT * FROM alerts ORDER BY waste_kwh_per_year DESC;")
+
+
+def _deliver_to_local_receiver(settings: Settings) -> None:
+    """The energy manager's side: a webhook receiver on loopback gets the new alerts."""
+    from alerts.cli import deliver_with
+    from alerts.settings import AlertSettings, Endpoint
+    from alerts.sign import verify_wattline_signature
+
+    received: list[tuple[dict[str, str], bytes]] = []
+
+    class Receiver(BaseHTTPRequestHandler):
+        def do_POST(self) -> None:
+            body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
+            received.append((dict(self.headers), body))
+            self.send_response(200)
+            self.end_headers()
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Receiver)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    url = f"http://127.0.0.1:{server.server_address[1]}/wattline"
+    endpoint = Endpoint(
+        name="demo-receiver", url=url, secret="demo-secret", min_severity="warning", language="en"
+    )
+    deliver_with(settings.lake.root, AlertSettings(endpoints=(endpoint,)))
+    server.shutdown()
+    print(f"\nwebhook receiver at {url} got {len(received)} signed notification(s):")
+    for headers, body in received:
+        signed = verify_wattline_signature(
+            "demo-secret", headers.get("X-Wattline-Signature", ""), body, time.time()
+        )
+        print(f"  [{'signature ok' if signed else 'BAD SIGNATURE'}] {json.loads(body)['title']}")

@@ -8,13 +8,19 @@ from pathlib import Path
 
 
 def wattline(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "wattline.cli", *args], capture_output=True,
-                          text=True, timeout=60, env=env, check=False)
+    return subprocess.run(
+        [sys.executable, "-m", "wattline.cli", *args],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env=env,
+        check=False,
+    )
 
 
 def test_help_lists_the_commands() -> None:
     out = wattline("--help").stdout
-    for command in ("demo", "consume", "catalog", "registry", "jobs", "edge"):
+    for command in ("demo", "consume", "catalog", "registry", "jobs", "edge", "alerts"):
         assert command in out
 
 

@@ -176,9 +176,15 @@ def test_unknown_device_and_missing_fields_are_reported_not_guessed(tmp_path: Pa
 
 
 def test_an_all_stopped_day_is_reported_as_stopped_and_judged_by_no_rule(week: Settings) -> None:
-    sunday = query(week, "SELECT device_id, status, running_hours, zone FROM load_factor "
-                         "WHERE day = DATE '2026-11-22' AND device_id = 'motor-conveyor-01'")
+    sunday = query(
+        week,
+        "SELECT device_id, status, running_hours, zone FROM load_factor "
+        "WHERE day = DATE '2026-11-22' AND device_id = 'motor-conveyor-01'",
+    )
     assert sunday.rows() == [("motor-conveyor-01", "stopped", 0.0, None)]
-    verdicts = query(week, "SELECT breach FROM rule_evaluations WHERE day = DATE '2026-11-22' "
-                           "AND device_id = 'motor-conveyor-01' AND rule = 'under_loaded'")
+    verdicts = query(
+        week,
+        "SELECT breach FROM rule_evaluations WHERE day = DATE '2026-11-22' "
+        "AND device_id = 'motor-conveyor-01' AND rule = 'under_loaded'",
+    )
     assert verdicts["breach"].to_list() == [None]
