@@ -9,6 +9,7 @@ COPY ingest ingest
 COPY schemas schemas
 COPY warehouse warehouse
 COPY transforms transforms
+COPY alerts alerts
 RUN uv sync --frozen --no-dev
 ENV PATH="/app/.venv/bin:$PATH"
 ENTRYPOINT ["wattline"]

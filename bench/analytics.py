@@ -43,25 +43,42 @@ def devices_frame(n: int) -> pl.DataFrame:
     from schemas.registry import DEVICE_SCHEMA
 
     kw = [SIZES[i % len(SIZES)] for i in range(n)]
-    return pl.DataFrame(
-        {
-            "device_id": [f"m{i:05d}" for i in range(n)],
-            "site": ["plant"] * n,
-            "kind": ["motor"] * n,
-            "rated_power_kw": kw,
-            "rated_voltage_v": [380.0] * n,
-            "rated_current_a": [p * 1.9 for p in kw],
-            "rated_speed_rpm": [1480.0] * n,
-            "rated_efficiency": [0.93] * n,
-            "rated_power_factor": [0.86] * n,
-            "service_factor": [1.0] * n,
-        }
-    ).with_columns(
-        [pl.lit(None, dtype=pl.Float64).alias(c) for c in DEVICE_SCHEMA.names()
-         if c not in ("device_id", "site", "kind", "rated_power_kw", "rated_voltage_v",
-                      "rated_current_a", "rated_speed_rpm", "rated_efficiency",
-                      "rated_power_factor", "service_factor")]
-    ).select(DEVICE_SCHEMA.names())
+    return (
+        pl.DataFrame(
+            {
+                "device_id": [f"m{i:05d}" for i in range(n)],
+                "site": ["plant"] * n,
+                "kind": ["motor"] * n,
+                "rated_power_kw": kw,
+                "rated_voltage_v": [380.0] * n,
+                "rated_current_a": [p * 1.9 for p in kw],
+                "rated_speed_rpm": [1480.0] * n,
+                "rated_efficiency": [0.93] * n,
+                "rated_power_factor": [0.86] * n,
+                "service_factor": [1.0] * n,
+            }
+        )
+        .with_columns(
+            [
+                pl.lit(None, dtype=pl.Float64).alias(c)
+                for c in DEVICE_SCHEMA.names()
+                if c
+                not in (
+                    "device_id",
+                    "site",
+                    "kind",
+                    "rated_power_kw",
+                    "rated_voltage_v",
+                    "rated_current_a",
+                    "rated_speed_rpm",
+                    "rated_efficiency",
+                    "rated_power_factor",
+                    "service_factor",
+                )
+            ]
+        )
+        .select(DEVICE_SCHEMA.names())
+    )
 
 
 def readings_frame(devices: pl.DataFrame, minutes: int) -> pl.DataFrame:
@@ -70,30 +87,47 @@ def readings_frame(devices: pl.DataFrame, minutes: int) -> pl.DataFrame:
 
     n = devices.height
     grid = pl.DataFrame({"d": pl.int_range(n, eager=True)}).join(
-        pl.DataFrame({"m": pl.int_range(minutes, eager=True)}), how="cross")
+        pl.DataFrame({"m": pl.int_range(minutes, eager=True)}), how="cross"
+    )
     kw = devices["rated_power_kw"]
-    frame = grid.with_columns(
-        device_id=pl.col("d").map_elements(lambda i: f"m{i:05d}", return_dtype=pl.String),
-        rated=pl.col("d").map_elements(lambda i: kw[i], return_dtype=pl.Float64),
-        beta=0.15 + (pl.col("d") % 17) / 20 + ((pl.col("m") * 7919 + pl.col("d")) % 100) / 1000,
-        on=((pl.col("m") // 60) % 24) < 16,
-    ).with_columns(
-        ts=pl.lit(T0) + pl.duration(minutes=pl.col("m")),
-        power_kw=pl.when(pl.col("on")).then(pl.col("beta") * pl.col("rated") / 0.92)
-        .otherwise(0.0),
-    ).with_columns(
-        current_a=pl.col("power_kw") / (math.sqrt(3) * 0.380 * 0.84),
-        voltage_v=pl.lit(380.0),
-        power_factor=pl.lit(0.84),
+    frame = (
+        grid.with_columns(
+            device_id=pl.col("d").map_elements(lambda i: f"m{i:05d}", return_dtype=pl.String),
+            rated=pl.col("d").map_elements(lambda i: kw[i], return_dtype=pl.Float64),
+            beta=0.15 + (pl.col("d") % 17) / 20 + ((pl.col("m") * 7919 + pl.col("d")) % 100) / 1000,
+            on=((pl.col("m") // 60) % 24) < 16,
+        )
+        .with_columns(
+            ts=pl.lit(T0) + pl.duration(minutes=pl.col("m")),
+            power_kw=pl.when(pl.col("on"))
+            .then(pl.col("beta") * pl.col("rated") / 0.92)
+            .otherwise(0.0),
+        )
+        .with_columns(
+            current_a=pl.col("power_kw") / (math.sqrt(3) * 0.380 * 0.84),
+            voltage_v=pl.lit(380.0),
+            power_factor=pl.lit(0.84),
+        )
     )
     full = frame.select(
-        pl.lit("plant").alias("site"), "device_id", "ts", "power_kw", "current_a", "voltage_v",
+        pl.lit("plant").alias("site"),
+        "device_id",
+        "ts",
+        "power_kw",
+        "current_a",
+        "voltage_v",
         "power_factor",
     )
-    missing = [pl.lit(None, dtype=t).alias(c) for c, t in READING_SCHEMA.items()
-               if c not in full.columns and c != "received_at"]
-    return full.with_columns(missing, received_at=pl.col("ts")).select(
-        READING_SCHEMA.names()).cast(READING_SCHEMA)  # type: ignore[arg-type]
+    missing = [
+        pl.lit(None, dtype=t).alias(c)
+        for c, t in READING_SCHEMA.items()
+        if c not in full.columns and c != "received_at"
+    ]
+    return (
+        full.with_columns(missing, received_at=pl.col("ts"))
+        .select(READING_SCHEMA.names())
+        .cast(READING_SCHEMA)
+    )  # type: ignore[arg-type]
 
 
 def prepare(work: Path, n: int, minutes: int) -> list[date]:
@@ -103,10 +137,16 @@ def prepare(work: Path, n: int, minutes: int) -> list[date]:
     lake.prepare()
     devices = devices_frame(n)
     write_atomic(devices, lake.registry_path("devices"))
-    sites = pl.DataFrame({"site": ["plant"], "timezone": ["Asia/Shanghai"],
-                          "tariff_per_kwh": [0.75], "currency": ["CNY"],
-                          "emission_kg_per_kwh": [0.5306],
-                          "shift_calendar": ["Mon-Fri 08:00-20:00"]})
+    sites = pl.DataFrame(
+        {
+            "site": ["plant"],
+            "timezone": ["Asia/Shanghai"],
+            "tariff_per_kwh": [0.75],
+            "currency": ["CNY"],
+            "emission_kg_per_kwh": [0.5306],
+            "shift_calendar": ["Mon-Fri 08:00-20:00"],
+        }
+    )
     write_atomic(sites, lake.registry_path("sites"))
     readings = readings_frame(devices, minutes).sort("device_id", "ts")
     lake.write_partitioned(READINGS, readings, "ts", "bench", 1)
@@ -188,8 +228,10 @@ def run_duckdb(work: Path, days: list[date]) -> int:
     con = duckdb.connect()
     con.register("devices", devices.to_arrow())
     con.register("curves", curves.to_arrow())
-    sql = SQL.format(glob=lake / "readings" / "date=2*" / "*.parquet",
-                     days=", ".join(f"DATE '{d}'" for d in days))
+    sql = SQL.format(
+        glob=lake / "readings" / "date=2*" / "*.parquet",
+        days=", ".join(f"DATE '{d}'" for d in days),
+    )
     rows = con.execute(sql).fetchall()
     return len(rows)
 
@@ -216,18 +258,35 @@ def main() -> None:
     work = Path(tempfile.mkdtemp(prefix="wattline-analytics-"))
     started = time.perf_counter()
     days = prepare(work, args.devices, args.minutes)
-    print(f"landed {args.devices * args.minutes:,} readings of {args.devices} motors in "
-          f"{time.perf_counter() - started:.1f} s ({work})", flush=True)
+    print(
+        f"landed {args.devices * args.minutes:,} readings of {args.devices} motors in "
+        f"{time.perf_counter() - started:.1f} s ({work})",
+        flush=True,
+    )
     for engine in ("polars", "duckdb", "polars", "duckdb"):
         out = subprocess.run(
-            [sys.executable, __file__, "--child", engine, "--work", str(work),
-             "--days", ",".join(d.isoformat() for d in days)],
-            capture_output=True, text=True, check=True, cwd=ROOT,
+            [
+                sys.executable,
+                __file__,
+                "--child",
+                engine,
+                "--work",
+                str(work),
+                "--days",
+                ",".join(d.isoformat() for d in days),
+            ],
+            capture_output=True,
+            text=True,
+            check=True,
+            cwd=ROOT,
         )
         result = json.loads(out.stdout.strip().splitlines()[-1])
         label = "wattline (polars)" if engine == "polars" else "duckdb sql       "
-        print(f"{label}: {result['seconds']:.2f} s, peak RSS {result['peak_mb']:.0f} MB, "
-              f"{result['rows']} result rows", flush=True)
+        print(
+            f"{label}: {result['seconds']:.2f} s, peak RSS {result['peak_mb']:.0f} MB, "
+            f"{result['rows']} result rows",
+            flush=True,
+        )
 
 
 if __name__ == "__main__":
