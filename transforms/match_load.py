@@ -57,9 +57,9 @@ def match_load(estimated: pl.LazyFrame, t: Thresholds) -> pl.LazyFrame:
     """Aggregate estimated buckets to one row per device and site-local day.
 
     Conditions become masked columns first (a value where the condition holds, else 0 or
-    null) so that the group-by runs plain sums, means and quantiles. The group-by keeps
-    the input's order (upstream joins keep the left order), so float sums add up in the
-    same order, and give the same bits, every run.
+    null) so that the group-by runs plain sums, means and quantiles. Within a group, rows
+    are summed in input order, and the input order is fixed (upstream joins keep the left
+    order), so the float sums give the same bits every run.
     """
     c = pl.col
     running = c("running_s") > 0
@@ -104,7 +104,7 @@ def match_load(estimated: pl.LazyFrame, t: Thresholds) -> pl.LazyFrame:
         _light_s=secs("observed_s", c("light_load").fill_null(False)),
         _has_calendar=c("on_shift").is_not_null(),
     )
-    daily = masked.group_by("device_id", "site", "kind", "day", maintain_order=True).agg(
+    daily = masked.group_by("device_id", "site", "kind", "day").agg(
         observed_hours=c("observed_s").sum() / H,
         running_hours=c("running_s").sum() / H,
         energy_kwh=c("energy_kwh").sum(),
