@@ -14,7 +14,15 @@ from datetime import date
 import polars as pl
 
 from schemas.results import EVALUATION_SCHEMA, LOAD_FACTOR_SCHEMA
-from transforms import amo_motor, compressor, electrical, gb12497, pump
+from transforms import (
+    amo_motor,
+    amo_motor_frame,
+    amo_motor_sizing,
+    compressor,
+    electrical,
+    gb12497,
+    pump,
+)
 from transforms.bucket_readings import bucket_readings
 from transforms.estimate_load import estimate_load, rated_input_kw
 from transforms.flag_waste import flag_waste
@@ -74,7 +82,7 @@ def enrich(wide: pl.DataFrame, curves: pl.DataFrame, t: Thresholds) -> pl.DataFr
             compressor.specific_power_kw_per_m3min_expr("loaded_power_kw", "rated_flow_m3h"),
         ),
     )
-    sized = amo_motor.add_right_sizing(_gb12497_state(out, curves, t), t.resize_margin)
+    sized = amo_motor_sizing.add_right_sizing(_gb12497_state(out, curves, t), t.resize_margin)
     underloaded = pl.col("zone").is_in(["under-loaded", "severely under-loaded"])
     return sized.with_columns(  # a smaller motor is advice only for an under-loaded one
         pl.when(underloaded).then(pl.col(c)).alias(c)
@@ -86,11 +94,11 @@ def _gb12497_state(wide: pl.DataFrame, curves: pl.DataFrame, t: Thresholds) -> p
     """GB 12497 operating state of motor-driven device-days (cn_standards.md §1).
 
     The registry carries no motor no-load current or loss, so the AMO model's β = 0 point
-    stands in for I0 and P0 (amo_motor.no_load_frame).
+    stands in for I0 and P0 (amo_motor_frame.no_load_frame).
     """
     motor_like = pl.col("kind").is_in(["motor", "pump", "fan"])
     no_load = (
-        amo_motor.no_load_frame(curves)
+        amo_motor_frame.no_load_frame(curves)
         .collect()
         .rename({"no_load_loss_kw": "model_no_load_loss_kw"})
     )

@@ -6,7 +6,7 @@ so stopped time does not dilute load factors. Transformers are running whenever 
 report (energised).
 
 Load factor:
-- motors, pumps, fans (motor-driven): the AMO motor model (transforms/amo_motor.py):
+- motors, pumps, fans (motor-driven): the AMO motor model (transforms/amo_motor_frame.py):
   input power against the part-load efficiency curve; else line current with voltage
   correction and the no-load guard; else slip (domain.md §2.2);
 - compressors: loaded or unloaded (state, or power between unloaded and rated input);
@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import polars as pl
 
-from transforms import amo_motor, transformer
+from transforms import amo_motor_frame, transformer
 from transforms.electrical import unbalance_pct_expr
 from transforms.thresholds import Thresholds
 
@@ -63,9 +63,9 @@ def estimate_load(
     judged = kind.is_in(MOTOR_DRIVEN) & (pl.col("running_s") > 0)
     # Materialised once, so the estimates line up with the rows they came from.
     motor_rows = with_running.filter(judged).collect()
-    needed = ("device_id", *amo_motor.MEASURED_COLUMNS, *amo_motor.RATING_COLUMNS)
-    estimates = amo_motor.estimate_load(motor_rows.lazy().select(needed), curves).collect()
-    motors = motor_rows.hstack(estimates.select(amo_motor.LOAD_COLUMNS)).with_columns(
+    needed = ("device_id", *amo_motor_frame.MEASURED_COLUMNS, *amo_motor_frame.RATING_COLUMNS)
+    estimates = amo_motor_frame.estimate_load(motor_rows.lazy().select(needed), curves).collect()
+    motors = motor_rows.hstack(estimates.select(amo_motor_frame.LOAD_COLUMNS)).with_columns(
         _rotodynamic(),
         idle=(pl.col("idle_no_load").fill_null(False) | (pl.col("beta") < t.idle_beta)).fill_null(
             False

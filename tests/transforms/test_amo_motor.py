@@ -14,6 +14,9 @@ import pytest
 from polars.testing import assert_frame_equal
 
 from transforms import amo_motor as am
+from transforms import amo_motor_frame as amf
+from transforms import amo_motor_load as aml
+from transforms import amo_motor_sizing as ams
 from transforms.amo_motor import EfficiencyClass as E
 from transforms.amo_motor import MotorNameplate
 
@@ -281,9 +284,9 @@ def test_field_load_estimation(
     beta: float | None,
 ) -> None:
     est = (
-        am.load_from_power(np, kw, volts)
+        aml.load_from_power(np, kw, volts)
         if kw is not None
-        else am.load_from_current(np, amps or 0.0, volts)
+        else aml.load_from_current(np, amps or 0.0, volts)
     )
     assert est.power_factor is not None and est.current_a is not None
     got = (est.shaft_kw / am.HP_KW, est.efficiency * 100, est.power_factor * 100, est.current_a)
@@ -299,17 +302,17 @@ def test_no_load_guard_flags_idle_instead_of_negative_beta() -> None:
     """domain.md §2.2(c): 60 A on FLA 225.8 A is below no-load current (AMO: β = −0.086)."""
     np = motor(200, 1780, E.ENERGY_EFFICIENT, fla=225.8)
     assert np.model.current(0) / 225.8 == pytest.approx(0.276, abs=5e-4)
-    est = am.load_from_current(np, 60.0, 460.0)
+    est = aml.load_from_current(np, 60.0, 460.0)
     assert est.idle_no_load and est.beta == 0.0 and est.efficiency == 0.0
-    above = am.load_from_current(np, np.model.current(0) * 1.06, 460.0)
+    above = aml.load_from_current(np, np.model.current(0) * 1.06, 460.0)
     assert not above.idle_no_load and 0 < above.beta < 0.2
 
 
 def test_power_at_no_load_input_is_idle_and_saturates_at_model_end() -> None:
     np = motor(200, 1780, E.ENERGY_EFFICIENT, fla=225.8)
-    assert am.load_from_power(np, np.model.kw_loss0, 460).idle_no_load
-    assert am.load_from_power(np, 500.0, 460).beta == am.MAX_BETA
-    assert am.load_from_current(np, 900.0, 460).beta == am.MAX_BETA
+    assert aml.load_from_power(np, np.model.kw_loss0, 460).idle_no_load
+    assert aml.load_from_power(np, 500.0, 460).beta == am.MAX_BETA
+    assert aml.load_from_current(np, 900.0, 460).beta == am.MAX_BETA
 
 
 @pytest.mark.parametrize(
@@ -336,7 +339,7 @@ def test_power_at_no_load_input_is_idle_and_saturates_at_model_end() -> None:
 def test_poles_scalar_and_expression(rpm: float, hz: float, poles: int) -> None:
     assert am.poles(rpm, hz) == poles
     frame = pl.DataFrame({"rpm": [float(rpm)], "hz": [float(hz)]})
-    assert frame.select(am.poles_expr(pl.col("rpm"), pl.col("hz"))).item() == poles
+    assert frame.select(amf.poles_expr(pl.col("rpm"), pl.col("hz"))).item() == poles
 
 
 def test_nameplate_from_registry() -> None:
@@ -374,7 +377,9 @@ def test_motor_curve_rows() -> None:
     assert curve["input_kw"][1:].to_list() == pytest.approx(input_from_eta, rel=1e-12)
     both = am.motor_curves({"a": np, "b": motor(30, 1480, E.STANDARD, hz=50, fla=55)})
     assert both.columns[0] == "device_id" and both.height == 302
-    assert am.no_load_frame(both).collect()["no_load_loss_kw"][0] == pytest.approx(zero["input_kw"])
+    assert amf.no_load_frame(both).collect()["no_load_loss_kw"][0] == pytest.approx(
+        zero["input_kw"]
+    )
 
 
 NAMEPLATES = {
@@ -420,10 +425,10 @@ def _devices() -> pl.DataFrame:
 
 
 def test_vectorised_equals_scalar() -> None:
-    got = am.estimate_load(_readings().lazy(), am.motor_curves(NAMEPLATES), _devices()).collect()
+    got = amf.estimate_load(_readings().lazy(), am.motor_curves(NAMEPLATES), _devices()).collect()
     expected = []
     for device, kw, volts, amps, rpm, hz in ROWS:
-        est = am.estimate_load_scalar(
+        est = aml.estimate_load_scalar(
             NAMEPLATES[device],
             power_kw=kw,
             voltage_v=volts,
@@ -468,16 +473,16 @@ def test_vectorised_equals_scalar() -> None:
 
 def test_rated_columns_on_the_frame_and_power_ratio_without_curve() -> None:
     frame = _readings().join(_devices(), on="device_id", how="left", maintain_order="left")
-    via_frame = am.estimate_load(frame.lazy(), am.motor_curves(NAMEPLATES)).collect()
-    via_devices = am.estimate_load(_readings().lazy(), am.motor_curves(NAMEPLATES), _devices())
+    via_frame = amf.estimate_load(frame.lazy(), am.motor_curves(NAMEPLATES)).collect()
+    via_devices = amf.estimate_load(_readings().lazy(), am.motor_curves(NAMEPLATES), _devices())
     assert_frame_equal(
-        via_frame.select(am.LOAD_COLUMNS), via_devices.collect().select(am.LOAD_COLUMNS)
+        via_frame.select(amf.LOAD_COLUMNS), via_devices.collect().select(amf.LOAD_COLUMNS)
     )
     # domain.md §2.2(e): 55 kW, η_N 0.946, 30 kW in: the DOE ratio gives 0.516
     no_curve = pl.DataFrame({"device_id": ["ee50"], "power_kw": [30.0]})
-    out = am.estimate_load(no_curve.lazy(), am.motor_curves({}), _devices()).collect()
+    out = amf.estimate_load(no_curve.lazy(), am.motor_curves({}), _devices()).collect()
     assert out["load_method"].item() == "power_ratio"
-    assert out["beta"].item() == pytest.approx(am.load_from_power_ratio(30.0, 55.0, 0.946))
+    assert out["beta"].item() == pytest.approx(aml.load_from_power_ratio(30.0, 55.0, 0.946))
     assert out["beta"].item() == pytest.approx(0.516, abs=5e-4)
 
 
@@ -492,20 +497,20 @@ def test_rated_columns_on_the_frame_and_power_ratio_without_curve() -> None:
     ],
 )
 def test_optimal_size(shaft: float, margin: float, size: float | None) -> None:
-    assert am.optimal_size_kw(shaft, margin) == size
+    assert ams.optimal_size_kw(shaft, margin) == size
 
 
 def test_resize_saving() -> None:
     np = NAMEPLATES["ee50"]
-    assert am.resize_saving_kw(np, 0.5, size_kw=55.0) == pytest.approx(0.0, abs=1e-9)
+    assert ams.resize_saving_kw(np, 0.5, size_kw=55.0) == pytest.approx(0.0, abs=1e-9)
     modelled_input = 0.25 * 55.0 / np.model.efficiency(0.25)
-    saving = am.resize_saving_kw(np, 0.25, margin=0.1)  # 13.75 kW x 1.1 -> an 18.5 kW motor
+    saving = ams.resize_saving_kw(np, 0.25, margin=0.1)  # 13.75 kW x 1.1 -> an 18.5 kW motor
     assert saving is not None and 0 < saving < 0.02 * modelled_input
-    measured = am.resize_saving_kw(np, 0.25, margin=0.1, input_kw=16.0)
+    measured = ams.resize_saving_kw(np, 0.25, margin=0.1, input_kw=16.0)
     assert measured == pytest.approx(saving + 16.0 - modelled_input)
-    savings = [am.resize_saving_kw(np, b, margin=0.1) or 0.0 for b in (0.25, 0.3, 0.5)]
+    savings = [ams.resize_saving_kw(np, b, margin=0.1) or 0.0 for b in (0.25, 0.3, 0.5)]
     assert savings == sorted(savings, reverse=True)
-    assert am.resize_saving_kw(MotorNameplate(315.0, 380.0, 560.0, 1485.0, 0.96), 1.2) is None
+    assert ams.resize_saving_kw(MotorNameplate(315.0, 380.0, 560.0, 1485.0, 0.96), 1.2) is None
 
 
 def _registry() -> pl.DataFrame:
@@ -541,11 +546,11 @@ def test_add_right_sizing_matches_scalars() -> None:
         mean_load_factor=pl.Series([0.25, 0.8, 0.25, 0.25]),
         mean_power_kw=pl.Series([15.5, None, 8.0, 30.0]),
     )
-    got = am.add_right_sizing(days, 0.1)
+    got = ams.add_right_sizing(days, 0.1)
     np = MotorNameplate(55.0, 380.0, 102.0, 1480.0, 0.946)
-    size = am.optimal_size_kw(0.3 * 55.0, 0.1)
+    size = ams.optimal_size_kw(0.3 * 55.0, 0.1)
     assert size == 18.5
-    saving = am.resize_saving_kw(np, 0.25, size_kw=size, input_kw=15.5)
+    saving = ams.resize_saving_kw(np, 0.25, size_kw=size, input_kw=15.5)
     assert got["recommended_size_kw"].to_list() == [18.5, None, None, None]  # m2: no η; c1: kind
     assert got["resize_saving_kw"][0] == pytest.approx(saving, rel=1e-12)
     assert got["resize_saving_kw"][1] is None  # 0.9 x 15 kW x 1.1 needs 15 kW: nothing smaller
