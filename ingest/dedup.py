@@ -32,6 +32,12 @@ class RecentKeys:
         self.capacity = capacity
         self._chunks: deque[pl.DataFrame] = deque()
         self._size = 0
+        # Newest ts per device ever indexed: a reading newer than that cannot be in the
+        # index, so only the (rare) older ones are looked up. Never lowered on eviction,
+        # which only sends a few more readings to the exact lookup.
+        self._newest = pl.DataFrame(
+            schema={"device_id": pl.String, "_newest": pl.Datetime("us", "UTC")}
+        )
 
     def __len__(self) -> int:
         return self._size
@@ -40,8 +46,14 @@ class RecentKeys:
         """Remove rows already landed or repeated earlier in `frame`; return (kept, dropped)."""
         unique = frame.unique(subset=list(KEY), keep="first", maintain_order=True)
         if self._chunks:
-            known = pl.concat(list(self._chunks), rechunk=False)
-            unique = unique.join(known, on=list(KEY), how="anti", maintain_order="left")
+            marked = unique.with_row_index("_i").join(
+                self._newest, on="device_id", how="left", maintain_order="left"
+            )
+            maybe = marked.filter(pl.col("ts") <= pl.col("_newest")).select("_i", *KEY)
+            if not maybe.is_empty():
+                known = pl.concat(list(self._chunks), rechunk=False)
+                seen = maybe.join(known, on=list(KEY), how="semi")["_i"]
+                unique = marked.filter(~pl.col("_i").is_in(seen.implode())).select(unique.columns)
         return unique, frame.height - unique.height
 
     def add(self, keys: pl.DataFrame) -> None:
@@ -50,6 +62,10 @@ class RecentKeys:
             return
         self._chunks.append(chunk)
         self._size += chunk.height
+        latest = chunk.group_by("device_id").agg(pl.col("ts").max().alias("_newest"))
+        self._newest = (
+            pl.concat([self._newest, latest]).group_by("device_id").agg(pl.col("_newest").max())
+        )
         while self._chunks and self._size - self._chunks[0].height >= self.capacity:
             self._size -= self._chunks.popleft().height
 
