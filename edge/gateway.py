@@ -13,6 +13,9 @@ platform's rate limits). paho-mqtt's network thread owns the socket and re-sends
 unacknowledged QoS 1 messages after a reconnect; its callbacks are handed to the event
 loop, which alone touches the spool. A PUBACK with a failure reason code (MQTT 5: quota
 exceeded, not authorised) keeps the batch and the message is re-sent after a pause.
+A refused CONNECT (wrong password, bad certificate) is logged once as an error naming
+the cause and retried like an outage: the gateway keeps polling and spooling, so the
+readings survive until the broker's accounts or the gateway's settings are fixed.
 
 `seq` counts messages per gateway (wire contract) and continues across restarts through
 the spool; it shows gaps only where the spool policy dropped or expired batches.
@@ -37,6 +40,7 @@ from paho.mqtt.enums import CallbackAPIVersion
 from edge.modbus import Reading, Source, poll_forever
 from edge.spool import Entry, Record, Spool, SpoolError
 from schemas.wire import MAX_PAYLOAD_BYTES, topic_for
+from wattline.config import TlsContext, describe_tls_failure, refusal_hint, tls_context
 
 if TYPE_CHECKING:
     from edge.gateway_cli import BrokerConfig, GatewayConfig
@@ -71,6 +75,11 @@ class MqttLink:
         )
         if config.username:
             c.username_pw_set(config.username, config.password or None)
+        self._tls: TlsContext | None = None
+        if config.tls:
+            self._tls = tls_context("broker", *config.tls_files(), config.tls_insecure)
+            c.tls_set_context(self._tls)
+            c.tls_insecure_set(config.tls_insecure)
         # paho's hints say int; its backoff arithmetic is float, sub-second delays work
         c.reconnect_delay_set(config.reconnect_min_s, config.reconnect_max_s)  # type: ignore[arg-type]
         c.max_inflight_messages_set(max_inflight)
@@ -101,14 +110,25 @@ class MqttLink:
         return done
 
     def _connack(self, client: Any, userdata: Any, flags: Any, reason: Any, props: Any) -> None:
-        refused = f"refused the connection: {reason}" if reason.is_failure else ""
+        hint = refusal_hint(reason.value, "broker") if reason.is_failure else ""
+        refused = f"refused the connection: {reason} ({hint})" if reason.is_failure else ""
         self._loop.call_soon_threadsafe(self._state, not reason.is_failure, refused)
 
     def _gone(self, client: Any, userdata: Any, flags: Any, reason: Any, props: Any) -> None:
-        self._loop.call_soon_threadsafe(self._state, False, f"lost ({reason})")
+        problem = self._tls_problem() or f"lost ({reason})"
+        self._loop.call_soon_threadsafe(self._state, False, problem)
 
     def _unreachable(self, client: Any, userdata: Any) -> None:
-        self._loop.call_soon_threadsafe(self._state, False, "unreachable")
+        problem = self._tls_problem() or "unreachable"
+        self._loop.call_soon_threadsafe(self._state, False, problem)
+
+    def _tls_problem(self) -> str:
+        """The last TLS failure as a refusal (untrusted or misnamed certificate), or ""."""
+        tls = self._tls
+        if tls is None or tls.failure is None:
+            return ""
+        failure, tls.failure = tls.failure, None
+        return f"refused TLS: {describe_tls_failure('broker', failure)}"
 
     def _puback(self, client: Any, userdata: Any, mid: int, reason: Any, props: Any) -> None:
         self._loop.call_soon_threadsafe(self._acked, mid, int(reason.value))

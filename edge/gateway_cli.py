@@ -39,7 +39,7 @@ from edge.registers import RegisterMap, RegisterMapError, load_map
 from edge.scenarios import get_scenario, load_scenario_assignments
 from edge.spool import WHEN_FULL, SpoolConfig, SpoolError
 from schemas.wire import ID_PATTERN
-from wattline.config import ConfigError
+from wattline.config import ConfigError, check_tls, tls_context
 
 MAPS_DIR: Final = Path(__file__).resolve().parent / "maps"
 _ID: Final = re.compile(f"^{ID_PATTERN}$")
@@ -59,11 +59,24 @@ class BrokerConfig:
     port: int = 1883
     client_id: str = ""  # default wattline-gw-<gateway id>
     username: str = ""
-    password: str = ""
+    password: str = field(default="", repr=False)  # a secret: never in a repr, log or error
     protocol: str = "5"
     keepalive_s: int = 30
     reconnect_min_s: float = 1.0
     reconnect_max_s: float = 30.0
+    # TLS, as the consumer's [mqtt]: chain always verified (ca_file, else the system
+    # store), host name too unless tls_insecure; cert_file/key_file for mutual TLS.
+    tls: bool = False
+    ca_file: Path = Path()
+    cert_file: Path = Path()
+    key_file: Path = Path()
+    tls_insecure: bool = False
+
+    def tls_files(self) -> tuple[str, str, str]:
+        """ca, cert, key as strings, "" where unset (Path() is the unset value)."""
+        ca, cert, key = ("" if f == Path() else str(f) for f in (self.ca_file, self.cert_file,
+                                                                  self.key_file))  # fmt: skip
+        return ca, cert, key
 
 
 @dataclass(frozen=True)
@@ -156,6 +169,10 @@ def load_gateway_config(path: Path, environ: Mapping[str, str] | None = None) ->
     _check(b.protocol in ("5", "3.1.1"), "broker.protocol must be '5' or '3.1.1'")
     _check(b.keepalive_s >= 5, "broker.keepalive_s must be >= 5")
     _check(0 < b.reconnect_min_s <= b.reconnect_max_s, "need 0 < reconnect_min_s <= max")
+    ca, cert, key = b.tls_files()
+    check_tls("broker", b.tls, ca, cert, key, b.tls_insecure)
+    if b.tls:
+        tls_context("broker", ca, cert, key, b.tls_insecure)  # unreadable files fail here
     _check(sp.dir != Path(), "spool.dir is required: a directory only this gateway uses")
     _check(sp.max_mb >= 1, "spool.max_mb must be >= 1 (a batch must fit)")
     _check(sp.max_age_h >= 0, "spool.max_age_h must be >= 0 (0 = no age limit)")
@@ -191,14 +208,16 @@ def _build(where: str, cls: type[Any], raw: Any, base: Path) -> Any:
         kind, origin = hints[key], f"{where}.{key}"
         origin += " (from the environment)" if isinstance(value, _Env) else ""
         try:
+            if isinstance(value, _Env) and kind is bool:
+                value = {"true": True, "1": True, "false": False, "0": False}[value.lower()]
             value = kind(value) if isinstance(value, _Env) and kind is not Path else value
-        except ValueError:
+        except (ValueError, KeyError):
             raise ConfigError(f"{origin} must be {kind.__name__}, got {value!r}") from None
         if kind is float and isinstance(value, int) and not isinstance(value, bool):
             value = float(value)
         if kind is Path and isinstance(value, str):
             value = base / value
-        _check(isinstance(value, kind) and not isinstance(value, bool),
+        _check(isinstance(value, kind) and (kind is bool or not isinstance(value, bool)),
                f"{origin} must be {kind.__name__}, got {value!r}")  # fmt: skip
         values[key] = value
     return cls(**values)

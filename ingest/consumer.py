@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from types import FrameType
 
 from ingest.dedup import RecentKeys
+from ingest.metrics import ConsumerMetrics, MetricsServer
 from ingest.mqtt import Inbox, Received, Subscriber
 from ingest.pipeline import Batch, BatchReport, process
 from warehouse.catalog import ensure_catalog
@@ -66,6 +67,8 @@ class Consumer:
         self.inbox = Inbox(settings.ingest.batch_max_messages)
         self.subscriber = Subscriber(settings.mqtt, self.inbox)
         self.totals = Totals()
+        self.metrics = ConsumerMetrics()
+        self.metrics_server: MetricsServer | None = None
         self._stop = threading.Event()
         self._batch_no = 0
         self._recent = RecentKeys(settings.ingest.dedup_keys)
@@ -90,6 +93,9 @@ class Consumer:
 
     def run(self) -> int:
         self.prepare()
+        if self.settings.metrics.enabled:
+            self.metrics_server = MetricsServer(self, self.settings.metrics)
+            self.metrics_server.start()
         self.subscriber.start()
         try:
             while not self._stop.is_set():
@@ -99,6 +105,8 @@ class Consumer:
             self.flush(self.inbox.take(0))
         finally:
             self.subscriber.stop()
+            if self.metrics_server is not None:
+                self.metrics_server.stop()
         log.info(
             "consumer stopped messages=%d landed=%d quarantined=%d duplicates=%d",
             self.totals.messages,
@@ -112,6 +120,7 @@ class Consumer:
         if not len(received):
             return None
         started = time.perf_counter()
+        self.metrics.in_flight = len(received)
         s = self.settings.ingest
         batch = Batch(received.topics, received.payloads, received.received_us)
         landing = process(batch, self._recent, s.max_payload_bytes, s.max_future_s)
@@ -127,6 +136,8 @@ class Consumer:
         seconds = time.perf_counter() - started
         latency = time.time() - received.received_us[0] / 1e6
         self.totals.add(landing.report, acked, seconds, latency)
+        self.metrics.flushed(seconds, landing.quarantine)
+        self.metrics.in_flight = 0
         r = landing.report
         log.info(
             "batch=%d messages=%d readings=%d landed=%d quarantined=%d duplicates=%d "

@@ -17,6 +17,13 @@ name a different message, and the broker redelivers it anyway (dedup drops it).
 
 Threads: paho's network thread appends to the inbox; the consumer thread takes
 batches and acks. The inbox's condition variable is their only shared state.
+
+Errors: ``MqttError`` > ``ConnectRefused`` (wrong password, not authorised, refused
+subscription, untrusted or misnamed broker certificate, rejected client certificate).
+A refusal is fatal: retrying cannot fix it, so the consumer loop raises it and the CLI
+exits 2 with its one-line message (it is also a ``ConfigError``: the fix is in the
+settings or the broker's accounts). A broker that is down or unreachable is transient:
+paho retries with backoff. The password never appears in a log line or error text.
 """
 
 from __future__ import annotations
@@ -32,7 +39,14 @@ from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 from paho.mqtt.reasoncodes import ReasonCode
 
-from wattline.config import MqttSettings
+from wattline.config import (
+    ConfigError,
+    MqttSettings,
+    TlsContext,
+    describe_tls_failure,
+    refusal_hint,
+    tls_context,
+)
 
 log = logging.getLogger(__name__)
 
@@ -41,12 +55,12 @@ class MqttError(Exception):
     """Base of the consumer's MQTT errors."""
 
 
-class ConnectRefused(MqttError):
-    """The broker refused the connection (bad credentials, not authorised): fatal."""
+class ConnectRefused(MqttError, ConfigError):
+    """The broker refused us (credentials, ACL, certificates): fatal, `reason` says why."""
 
-    def __init__(self, reason: str) -> None:
-        self.reason = reason
-        super().__init__(f"broker refused the connection: {reason}")
+    def __init__(self, broker: str, reason: str) -> None:
+        self.broker, self.reason = broker, reason
+        super().__init__(f"broker {broker} refused the connection: {reason}")
 
 
 @dataclass
@@ -67,6 +81,7 @@ class Inbox:
 
     def __init__(self, batch_max: int) -> None:
         self._batch_max = batch_max
+        self.received = 0  # every message put, for metrics
         self._cond = threading.Condition()
         self._items = Received()
         self._first_at = 0.0
@@ -81,6 +96,7 @@ class Inbox:
             items.payloads.append(payload)
             items.received_us.append(time.time_ns() // 1000)
             items.acks.append((mid, qos, generation))
+            self.received += 1
             if len(items.topics) >= self._batch_max:
                 self._cond.notify()
 
@@ -101,6 +117,10 @@ class Inbox:
             taken, self._items = self._items, Received()
             return taken
 
+    def pending(self) -> int:
+        with self._cond:
+            return len(self._items)
+
     def close(self) -> None:
         with self._cond:
             self._closed = True
@@ -116,7 +136,10 @@ class Subscriber:
         self.generation = 0
         self.connected = threading.Event()
         self.refused: ConnectRefused | None = None
+        # monotonic time since the broker is away (None while subscribed), for /healthz
+        self.down_since: float | None = time.monotonic()
         self._stopping = False
+        self._where = f"{settings.host}:{settings.port}"
         v5 = settings.protocol == "5"
         self._client = paho.Client(
             callback_api_version=CallbackAPIVersion.VERSION2,
@@ -127,11 +150,18 @@ class Subscriber:
         )
         if settings.username:
             self._client.username_pw_set(settings.username, settings.password or None)
+        self._tls: TlsContext | None = None
+        if settings.tls:
+            s = settings
+            self._tls = tls_context("mqtt", s.ca_file, s.cert_file, s.key_file, s.tls_insecure)
+            self._client.tls_set_context(self._tls)
+            self._client.tls_insecure_set(s.tls_insecure)
         self._client.reconnect_delay_set(1, max(1, int(settings.reconnect_max_s)))
         self._client.on_connect = self._on_connect
         self._client.on_disconnect = self._on_disconnect
         self._client.on_message = self._on_message
         self._client.on_subscribe = self._on_subscribe
+        self._client.on_connect_fail = self._on_connect_fail
 
     def start(self) -> None:
         s = self.settings
@@ -171,13 +201,7 @@ class Subscriber:
         properties: Properties | None,
     ) -> None:
         if reason.is_failure:
-            self.refused = ConnectRefused(str(reason))
-            log.error(
-                "mqtt connect refused host=%s port=%d reason=%s",
-                self.settings.host,
-                self.settings.port,
-                reason,
-            )
+            self._refuse(f"{reason} ({refusal_hint(reason.value, 'mqtt')})")
             return
         self.generation += 1
         s = self.settings
@@ -201,13 +225,31 @@ class Subscriber:
         """Ready only once the broker confirms the subscription (a refusal is fatal)."""
         refused = [r for r in reasons if r.is_failure]
         if refused:
-            self.refused = ConnectRefused(
-                f"subscription to {self.settings.topic} refused: {refused[0]}"
-            )
-            log.error("mqtt subscribe refused topic=%s reason=%s", self.settings.topic, refused[0])
+            hint = refusal_hint(refused[0].value, "mqtt")
+            self._refuse(f"subscription to {self.settings.topic}: {refused[0]} ({hint})")
             return
         log.info("mqtt subscribed topic=%s qos=%s", self.settings.topic, reasons[0])
+        self.down_since = None
         self.connected.set()
+
+    def _on_connect_fail(self, client: paho.Client, userdata: object) -> None:
+        """Unreachable is transient (paho retries); a TLS failure is not."""
+        self._tls_refusal()
+
+    def _tls_refusal(self) -> bool:
+        tls = self._tls
+        if tls is None or tls.failure is None:
+            return False
+        failure, tls.failure = tls.failure, None
+        self._refuse(describe_tls_failure("mqtt", failure))
+        return True
+
+    def _refuse(self, reason: str) -> None:
+        """Record the fatal refusal the consumer loop raises; log it once; wake the loop."""
+        if self.refused is None:
+            self.refused = ConnectRefused(self._where, reason)
+            log.error("mqtt %s", self.refused)
+            self.inbox.close()  # an empty inbox would otherwise keep the loop waiting
 
     def _on_disconnect(
         self,
@@ -217,8 +259,12 @@ class Subscriber:
         reason: ReasonCode,
         properties: Properties | None,
     ) -> None:
+        if not self.connected.is_set() and self._tls_refusal():
+            return  # TLS 1.3: the broker rejects a client certificate after the handshake
         if self.connected.is_set() and not self._stopping:
             log.warning("mqtt disconnected reason=%s; unacked messages will be redelivered", reason)
+        if self.down_since is None:
+            self.down_since = time.monotonic()
         self.connected.clear()
 
     def _on_message(self, client: paho.Client, userdata: object, msg: paho.MQTTMessage) -> None:

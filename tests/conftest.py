@@ -172,3 +172,84 @@ class ConsumerProcess:
 
         self.process.send_signal(signal.SIGTERM)
         return self.process.wait(30)
+
+
+# --- TLS, passwords and ACLs (tests/security, tests/ops) ---------------------------------
+
+PASSWORDS = {"consumer": "c0nsumer-Secret!x9", "gateway": "g4teway-Secret!k2"}
+
+
+def _openssl(cwd: Path, *args: str) -> None:
+    import subprocess
+
+    subprocess.run(["openssl", *args], cwd=cwd, check=True, capture_output=True, timeout=60)
+
+
+def _ca(cwd: Path, name: str) -> None:
+    _openssl(cwd, "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1",
+             "-nodes", "-keyout", f"{name}.key", "-out", f"{name}.crt", "-days", "2",
+             "-subj", f"/CN=Wattline test {name}",
+             "-addext", "basicConstraints=critical,CA:TRUE",
+             "-addext", "keyUsage=critical,keyCertSign,cRLSign")  # fmt: skip
+
+
+def _leaf(cwd: Path, name: str, ca: str, extensions: str) -> None:
+    (cwd / f"{name}.ext").write_text(extensions + "\nbasicConstraints=CA:FALSE\n")
+    _openssl(cwd, "req", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes",
+             "-keyout", f"{name}.key", "-out", f"{name}.csr", "-subj", f"/CN={name}")  # fmt: skip
+    _openssl(cwd, "x509", "-req", "-in", f"{name}.csr", "-CA", f"{ca}.crt", "-CAkey",
+             f"{ca}.key", "-CAcreateserial", "-out", f"{name}.crt", "-days", "2",
+             "-extfile", f"{name}.ext")  # fmt: skip
+
+
+@pytest.fixture(scope="session")
+def pki(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """ca (signs server, client), other-ca (unrelated), server for 127.0.0.1/localhost."""
+    d = tmp_path_factory.mktemp("pki")
+    _ca(d, "ca")
+    _ca(d, "other-ca")
+    _leaf(d, "server", "ca", "subjectAltName=IP:127.0.0.1,DNS:localhost\n"
+          "extendedKeyUsage=serverAuth")  # fmt: skip
+    _leaf(d, "client", "ca", "extendedKeyUsage=clientAuth")
+    return d
+
+
+def acl_for(site: str) -> str:
+    """Gateway user: publish only under its site. Consumer user: subscribe only."""
+    return (
+        f"user gateway\ntopic write telemetry/{site}/#\n\nuser consumer\ntopic read telemetry/#\n"
+    )
+
+
+@pytest.fixture
+def secure_broker(pki: Path, tmp_path: Path, site: str) -> Iterator[Broker]:
+    """Mosquitto with TLS (client certificate required), a password file and an ACL."""
+    import subprocess
+
+    from wattline.broker import BrokerSecurity, make_secure_broker
+
+    if find_mosquitto() is None:
+        pytest.fail("mosquitto is not installed: `make test` installs it with apt-get")
+    d = tmp_path / "secure-broker"
+    d.mkdir()
+    passwd = d / "passwd"
+    for i, (user, password) in enumerate(PASSWORDS.items()):
+        flags = ["-c"] if i == 0 else []
+        subprocess.run(["mosquitto_passwd", *flags, "-b", str(passwd), user, password],
+                       check=True, capture_output=True, timeout=30)  # fmt: skip
+    (d / "acl").write_text(acl_for(site))
+    sec = BrokerSecurity(pki / "ca.crt", pki / "server.crt", pki / "server.key", passwd, d / "acl")
+    b = make_secure_broker(d, sec)
+    b.start()
+    yield b
+    b.stop()
+
+
+def secure_mqtt(broker: Broker, pki: Path, user: str = "consumer", **over: object) -> MqttSettings:
+    """The consumer's TLS + password settings for `secure_broker`; `over` replaces keys."""
+    mqtt = MqttSettings(
+        host=broker.host, port=broker.port, username=user, password=PASSWORDS[user], tls=True,
+        ca_file=str(pki / "ca.crt"), cert_file=str(pki / "client.crt"),
+        key_file=str(pki / "client.key"),
+    )  # fmt: skip
+    return replace(mqtt, **over)  # type: ignore[arg-type]

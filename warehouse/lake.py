@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import os
 import re
+import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -123,7 +124,8 @@ class Lake:
 def write_atomic(frame: pl.DataFrame, target: Path) -> None:
     """Write Parquet under a temporary name, fsync it, rename it into place, fsync the dir."""
     target.parent.mkdir(parents=True, exist_ok=True)
-    tmp = target.with_name(f".{target.name}.tmp")
+    # Unique per writer: two processes preparing the same lake must not share a temp file.
+    tmp = target.with_name(f".{target.name}.{os.getpid()}.{uuid.uuid4().hex[:8]}.tmp")
     try:
         with open(tmp, "wb") as handle:
             pq.write_table(

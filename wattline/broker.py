@@ -121,6 +121,47 @@ class Broker:
         self.start()
 
 
+@dataclass(frozen=True)
+class BrokerSecurity:
+    """A TLS listener with passwords and an ACL: the files Mosquitto reads (PEM, its formats)."""
+
+    ca_file: Path
+    cert_file: Path
+    key_file: Path
+    password_file: Path
+    acl_file: Path
+    require_certificate: bool = True
+
+
+def secure_mosquitto_conf(port: int, data_dir: Path, sec: BrokerSecurity) -> str:
+    """Like deploy/mosquitto/secure/mosquitto.conf, on a loopback port of its own."""
+    base = mosquitto_conf(port, data_dir).replace("allow_anonymous true", "allow_anonymous false")
+    return base + "\n".join(
+        [
+            f"cafile {sec.ca_file}",
+            f"certfile {sec.cert_file}",
+            f"keyfile {sec.key_file}",
+            f"require_certificate {str(sec.require_certificate).lower()}",
+            f"password_file {sec.password_file}",
+            f"acl_file {sec.acl_file}",
+            "",
+        ]
+    )
+
+
+def make_secure_broker(data_dir: Path, sec: BrokerSecurity, port: int | None = None) -> Broker:
+    """Mosquitto (required: the embedded broker has no TLS) with `sec` on its only listener."""
+    binary = find_mosquitto()
+    if binary is None:
+        raise BrokerError("a secure test broker needs mosquitto")
+    data_dir = data_dir.resolve()
+    data_dir.mkdir(parents=True, exist_ok=True)
+    port = port or free_port()
+    conf = data_dir / "mosquitto.conf"
+    conf.write_text(secure_mosquitto_conf(port, data_dir, sec))
+    return Broker("mosquitto", port, data_dir, [binary, "-c", str(conf)])
+
+
 def make_broker(data_dir: Path, port: int | None = None, prefer: str = "mosquitto") -> Broker:
     """Mosquitto when installed, else the embedded amqtt broker (MQTT 3.1.1 only)."""
     data_dir = data_dir.resolve()

@@ -187,11 +187,15 @@ def main(argv: Sequence[str] | None = None) -> int:
 
         return run_gateway_command(args.gateway_config)
     from alerts import AlertsConfigError
+    from ingest.mqtt import MqttError
 
     try:
         settings = load_settings(args.config)
         handler: Handler = args.handler
         return handler(args, settings)
+    except MqttError as exc:
+        print(f"wattline {args.command}: {exc}", file=sys.stderr)
+        return 2
     except (ConfigError, AlertsConfigError) as exc:
         print(f"wattline: configuration error: {exc}", file=sys.stderr)
         return 2

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import ssl
 import tomllib
 import types
 import typing
@@ -45,8 +46,28 @@ class MqttSettings:
     receive_maximum: int = 65535
     protocol: str = "5"
     username: str = ""
-    password: str = ""
+    password: str = field(default="", repr=False)  # a secret: never in a repr, log or error
     reconnect_max_s: float = 30.0
+    # TLS to the broker: the broker's certificate is verified against ca_file (the system
+    # store when empty) and, unless tls_insecure, its name against `host`. cert_file and
+    # key_file add a client certificate for brokers that require one (mutual TLS).
+    tls: bool = False
+    ca_file: str = ""
+    cert_file: str = ""
+    key_file: str = ""
+    tls_insecure: bool = False
+
+
+@dataclass(frozen=True)
+class MetricsSettings:
+    """Prometheus text on http://host:port/metrics and /healthz; loopback only by default."""
+
+    enabled: bool = False
+    host: str = "127.0.0.1"
+    port: int = 9108  # 0: any free port (tests)
+    # /healthz says 503 when the broker has been away, or messages have waited without a
+    # flush, for longer than this.
+    unhealthy_after_s: float = 60.0
 
 
 @dataclass(frozen=True)
@@ -81,6 +102,7 @@ class Settings:
     lake: LakeSettings = field(default_factory=LakeSettings)
     catalog: CatalogSettings = field(default_factory=CatalogSettings)
     analytics: Thresholds = field(default_factory=Thresholds)
+    metrics: MetricsSettings = field(default_factory=MetricsSettings)
 
     def validate(self) -> Settings:
         m, i = self.mqtt, self.ingest
@@ -101,12 +123,121 @@ class Settings:
             "ingest.dedup_keys must be >= 2 x ingest.batch_max_readings so a redelivered "
             "batch is still in the dedup index",
         )
+        check_tls("mqtt", m.tls, m.ca_file, m.cert_file, m.key_file, m.tls_insecure)
+        _require(0 <= self.metrics.port <= 65535, "metrics.port must be 0..65535")
+        _require(self.metrics.unhealthy_after_s > 0, "metrics.unhealthy_after_s must be > 0")
         return self
 
 
 def _require(ok: bool, message: str) -> None:
     if not ok:
         raise ConfigError(message)
+
+
+def check_tls(section: str, tls: bool, ca: str, cert: str, key: str, insecure: bool) -> None:
+    """TLS keys only make sense together: say which one is set without ``tls = true``."""
+    for key_name, value in (("ca_file", ca), ("cert_file", cert), ("key_file", key)):
+        _require(tls or not value, f"{section}.{key_name} is set but {section}.tls is false")
+        _require(not value or Path(value).is_file(), f"{section}.{key_name}: no file {value}")
+    _require(tls or not insecure, f"{section}.tls_insecure is set but {section}.tls is false")
+    _require(not key or bool(cert), f"{section}.key_file needs {section}.cert_file")
+
+
+class _RecordingSocket(ssl.SSLSocket):
+    """Records TLS failures (not the want-read/write retries of a non-blocking socket)."""
+
+    def _record(self, exc: ssl.SSLError) -> None:
+        if isinstance(self.context, TlsContext) and not isinstance(exc, _RETRY):
+            self.context.failure = exc
+
+    def do_handshake(self, block: bool = False) -> None:
+        """On failure also close: paho drops the socket without closing it (an fd per retry)."""
+        try:
+            super().do_handshake(block)
+        except ssl.SSLError as exc:
+            self._record(exc)
+            if not isinstance(exc, _RETRY):
+                self.close()
+            raise
+
+    def recv(self, buflen: int = 1024, flags: int = 0) -> bytes:
+        """TLS 1.3 servers reject a client certificate after the handshake, on first read."""
+        try:
+            return super().recv(buflen, flags)
+        except ssl.SSLError as exc:
+            self._record(exc)
+            raise
+
+
+_RETRY = (ssl.SSLWantReadError, ssl.SSLWantWriteError)
+
+
+class TlsContext(ssl.SSLContext):
+    """An SSLContext that remembers why the last TLS handshake failed.
+
+    paho runs the handshake on its network thread and reports a failure only as "connect
+    failed" (``on_connect_fail`` has no exception), so its socket class records it here
+    for the caller to turn into an error that names the cause.
+    """
+
+    failure: ssl.SSLError | None = None
+    sslsocket_class = _RecordingSocket
+
+
+def tls_context(section: str, ca: str, cert: str, key: str, insecure: bool) -> TlsContext:
+    """Load the CA bundle and client certificate now, so a bad file fails at start-up.
+
+    The chain is always verified (CERT_REQUIRED); ``insecure`` only skips the host-name
+    check, for brokers reached by an address their certificate does not name.
+    """
+    ctx = TlsContext(ssl.PROTOCOL_TLS_CLIENT)
+    ctx.minimum_version = ssl.TLSVersion.TLSv1_2
+    try:
+        if ca:
+            ctx.load_verify_locations(cafile=ca)
+        else:
+            ctx.load_default_certs()
+    except (OSError, ssl.SSLError) as exc:
+        raise ConfigError(f"{section}.ca_file {ca}: not a readable PEM CA bundle ({exc})") from None
+    if cert:
+        try:  # an encrypted key gets an empty password instead of a terminal prompt
+            ctx.load_cert_chain(cert, key or None, password=lambda: b"")
+        except (OSError, ssl.SSLError) as exc:
+            raise ConfigError(
+                f"{section}.cert_file/key_file: not a readable PEM certificate and matching "
+                f"unencrypted key ({exc})"
+            ) from None
+    ctx.check_hostname = not insecure
+    return ctx
+
+
+def describe_tls_failure(section: str, exc: ssl.SSLError) -> str:
+    """A failed handshake in words an operator can act on, naming the key to check."""
+    if isinstance(exc, ssl.SSLCertVerificationError):
+        why = exc.verify_message or str(exc)
+        if "hostname" in why.lower() or "ip address mismatch" in why.lower():
+            return f"the broker's certificate does not name {section}.host ({why})"
+        return f"the broker's certificate is not trusted by {section}.ca_file ({why})"
+    reason = exc.reason or str(exc)
+    if "CERTIFICATE_REQUIRED" in reason or "UNKNOWN_CA" in reason or "BAD_CERTIFICATE" in reason:
+        return f"the broker rejected the client certificate ({reason}; check {section}.cert_file)"
+    if "WRONG_VERSION_NUMBER" in reason:
+        return f"TLS handshake failed ({reason}): is {section}.port a TLS listener?"
+    return f"TLS handshake failed ({reason})"
+
+
+_REFUSAL_HINTS = {
+    0x86: "check {s}.username and {s}.password",
+    # Mosquitto 2.0 answers a wrong password with Not authorized too, not 0x86
+    0x87: "check {s}.username and {s}.password; or the broker's ACL denies this client",
+    0x85: "check {s}.client_id",
+    0x8C: "the broker wants another authentication method",
+}
+
+
+def refusal_hint(code: int, section: str) -> str:
+    """What to fix for an MQTT refusal reason code (MQTT 5 §3.2.2.2, §3.9.3)."""
+    return _REFUSAL_HINTS.get(code, "see the broker's log").format(s=section)
 
 
 def load_settings(path: Path | None = None, environ: Mapping[str, str] | None = None) -> Settings:

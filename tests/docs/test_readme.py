@@ -93,8 +93,15 @@ def test_readme_documents_every_catalog_column(catalog: Path) -> None:
     readme = (ROOT / "README.md").read_text()
     con = connect_readonly(catalog)
     try:
-        for view in ("readings", "quarantine", "devices", "sites", "load_factor", "alerts",
-                     "rule_evaluations"):
+        for view in (
+            "readings",
+            "quarantine",
+            "devices",
+            "sites",
+            "load_factor",
+            "alerts",
+            "rule_evaluations",
+        ):
             columns = [r[0] for r in con.execute(f"DESCRIBE {view}").fetchall()]
             missing = [c for c in columns if f"`{c}`" not in readme]
             assert not missing, (view, missing)
