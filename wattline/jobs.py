@@ -24,6 +24,7 @@ from warehouse.catalog import ensure_catalog
 from warehouse.lake import EVALUATIONS, LOAD_FACTOR, Lake
 from warehouse.results import Results
 from wattline.config import Settings
+from wattline.progress import Progress
 
 log = logging.getLogger(__name__)
 CHUNK_DAYS = 7
@@ -60,7 +61,9 @@ def run_jobs(settings: Settings, full: bool = False) -> JobReport:
     changed = [Path(p) for p, sig in files.items() if seen.get(p) != sig]
     days = _local_days(changed)
     lf_rows = evals = 0
+    progress = Progress("jobs", len(days))
     for chunk in _chunks(days, CHUNK_DAYS):
+        progress.step(f"days {chunk[0]}..{chunk[-1]}", len(chunk))
         utc = [chunk[0] - timedelta(days=1) + timedelta(days=i) for i in range(len(chunk) + 2)]
         readings = results.readings_for_utc_days(utc)
         if readings is None:
@@ -79,6 +82,7 @@ def run_jobs(settings: Settings, full: bool = False) -> JobReport:
             load_factor.height,
             evaluations.height,
         )
+    progress.close()
     a = settings.analytics
     alerts = price_alerts(
         track_alerts(results.scan(EVALUATIONS), a.clear_days, a.annualise_days), sites
