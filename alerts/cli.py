@@ -7,6 +7,7 @@ The CLI module parses arguments and calls these; they read the lake's alerts fil
 from __future__ import annotations
 
 import logging
+import sqlite3
 import time
 from pathlib import Path
 from typing import Any
@@ -121,3 +122,22 @@ def _cell(value: Any) -> str:
     if isinstance(value, float):
         return f"{value:,.0f}"
     return str(value)
+
+
+def delivery_counts(lake_root: Path) -> dict[str, int]:
+    """Notifications in the outbox by status (delivered, pending, failed), read-only.
+
+    For the consumer's /metrics: the deliverer is a short-lived command, so its outcome
+    is scraped from the outbox it leaves behind. Empty when no outbox exists yet.
+    """
+    path = AlertSettings().outbox_for(lake_root)
+    if not path.exists():
+        return {}
+    con = sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=1.0)
+    try:
+        rows = con.execute("SELECT status, count(*) FROM outbox GROUP BY status").fetchall()
+    except sqlite3.Error:
+        return {}
+    finally:
+        con.close()
+    return {str(status): int(n) for status, n in rows}

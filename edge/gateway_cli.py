@@ -32,6 +32,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, Final
 
+from edge import metrics as gateway_metrics
 from edge.devices import DEMO_DATA_DIR, load_devices, load_sites
 from edge.gateway import Gateway
 from edge.modbus import Reading, Source
@@ -39,7 +40,8 @@ from edge.registers import RegisterMap, RegisterMapError, load_map
 from edge.scenarios import get_scenario, load_scenario_assignments
 from edge.spool import WHEN_FULL, SpoolConfig, SpoolError
 from schemas.wire import ID_PATTERN
-from wattline.config import ConfigError, check_tls, tls_context
+from wattline.config import ConfigError, MetricsSettings, check_tls, tls_context
+from wattline.metrics_http import MetricsHTTP
 
 MAPS_DIR: Final = Path(__file__).resolve().parent / "maps"
 _ID: Final = re.compile(f"^{ID_PATTERN}$")
@@ -123,6 +125,7 @@ class GatewayConfig:
     broker: BrokerConfig = BrokerConfig()
     replay: ReplayConfig = ReplayConfig()
     simulator: SimulatorConfig = SimulatorConfig()
+    metrics: MetricsSettings = field(default_factory=MetricsSettings)
 
 
 _SECTIONS: Final[dict[str, type[Any]]] = {
@@ -131,6 +134,7 @@ _SECTIONS: Final[dict[str, type[Any]]] = {
     "spool": SpoolSection,
     "replay": ReplayConfig,
     "simulator": SimulatorConfig,
+    "metrics": MetricsSettings,
 }
 
 
@@ -194,7 +198,10 @@ def load_gateway_config(path: Path, environ: Mapping[str, str] | None = None) ->
     )
     spool = SpoolConfig(sp.dir, int(sp.max_mb * 1e6), sp.max_age_h * 3600, sp.when_full)
     broker = dataclasses.replace(b, client_id=b.client_id or f"wattline-gw-{g.id}")
-    return GatewayConfig(g, spool, tuple(devices), broker, r, s["simulator"])
+    metrics = s["metrics"]
+    _check(0 <= metrics.port <= 65535, "metrics.port must be 0..65535")
+    _check(metrics.unhealthy_after_s > 0, "metrics.unhealthy_after_s must be > 0")
+    return GatewayConfig(g, spool, tuple(devices), broker, r, s["simulator"], metrics)
 
 
 def _build(where: str, cls: type[Any], raw: Any, base: Path) -> Any:
@@ -300,6 +307,21 @@ def build_sources(config: GatewayConfig) -> list[Source]:
     return sources
 
 
+def start_metrics(gateway: Gateway, settings: MetricsSettings) -> MetricsHTTP | None:
+    """The gateway's /metrics and /healthz (edge/metrics.py), when [metrics] enabled."""
+    if not settings.enabled:
+        return None
+    limit = settings.unhealthy_after_s
+    server = MetricsHTTP(
+        settings.host,
+        settings.port,
+        lambda: gateway_metrics.render(gateway),
+        lambda: gateway_metrics.problem(gateway, limit),
+    )
+    server.start()
+    return server
+
+
 def run_gateway_command(config_path: Path) -> int:
     """Run the gateway until SIGTERM/SIGINT: 0 after a clean stop, 2 on a config error."""
     try:
@@ -319,7 +341,12 @@ def run_gateway_command(config_path: Path) -> int:
         except SpoolError as exc:
             print(f"wattline edge run: {exc}", file=sys.stderr)
             return 2
-        await gateway.run(stop)
+        server = start_metrics(gateway, config.metrics)
+        try:
+            await gateway.run(stop)
+        finally:
+            if server is not None:
+                server.stop()
         return 0
 
     return asyncio.run(main())

@@ -15,16 +15,15 @@ from __future__ import annotations
 
 import bisect
 import logging
-import threading
 import time
 from collections import Counter
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import TYPE_CHECKING
 
 import polars as pl
 
 from wattline.config import MetricsSettings
+from wattline.metrics_http import MetricsHTTP
 
 if TYPE_CHECKING:
     from ingest.consumer import Consumer
@@ -104,7 +103,19 @@ def render(consumer: Consumer) -> str:
     }  # fmt: skip
     for name, (help_text, level) in gauges.items():
         lines += [f"# HELP {name} {help_text}", f"# TYPE {name} gauge", f"{name} {level}"]
+    lines += _webhook_lines(consumer)
     return "\n".join(lines) + "\n"
+
+
+def _webhook_lines(consumer: Consumer) -> list[str]:
+    """Alert notifications by outcome, from the outbox `wattline alerts deliver` keeps."""
+    from alerts.cli import delivery_counts
+
+    name = "wattline_webhook_deliveries"
+    counts = delivery_counts(consumer.settings.lake.root)
+    return [f"# HELP {name} alert notifications in the outbox by status",
+            f"# TYPE {name} gauge",
+            *[f'{name}{{status="{s}"}} {n}' for s, n in sorted(counts.items())]]  # fmt: skip
 
 
 def unacked(consumer: Consumer) -> int:
@@ -122,42 +133,11 @@ def health(consumer: Consumer, unhealthy_after_s: float) -> str:
     return ""
 
 
-class MetricsServer:
-    """/metrics and /healthz on a daemon thread; `port` is the bound one (0 picks a free one)."""
+class MetricsServer(MetricsHTTP):
+    """The consumer's /metrics and /healthz; `port` is the bound one (0 picks a free one)."""
 
     def __init__(self, consumer: Consumer, settings: MetricsSettings) -> None:
         limit = settings.unhealthy_after_s
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_GET(self) -> None:
-                if self.path == "/metrics":
-                    self._send(200, render(consumer), "text/plain; version=0.0.4")
-                elif self.path == "/healthz":
-                    problem = health(consumer, limit)
-                    self._send(503 if problem else 200, (problem or "ok") + "\n", "text/plain")
-                else:
-                    self._send(404, "not found\n", "text/plain")
-
-            def _send(self, status: int, body: str, kind: str) -> None:
-                data = body.encode()
-                self.send_response(status)
-                self.send_header("Content-Type", kind)
-                self.send_header("Content-Length", str(len(data)))
-                self.end_headers()
-                self.wfile.write(data)
-
-            def log_message(self, format: str, *args: object) -> None:
-                return None  # one line per scrape would be noise
-
-        self._server = ThreadingHTTPServer((settings.host, settings.port), Handler)
-        self._server.daemon_threads = True
-        self.host, self.port = settings.host, int(self._server.server_address[1])
-        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
-
-    def start(self) -> None:
-        self._thread.start()
-        log.info("metrics on http://%s:%d/metrics and /healthz", self.host, self.port)
-
-    def stop(self) -> None:
-        self._server.shutdown()
-        self._server.server_close()
+        super().__init__(
+            settings.host, settings.port, lambda: render(consumer), lambda: health(consumer, limit)
+        )

@@ -145,3 +145,16 @@ def test_still_down_at_the_end_of_the_run_stays_pending(tmp_path: Path) -> None:
     assert deliver_with(tmp_path, settings) == 1
     (row,) = _outbox(tmp_path)
     assert row["status"] == "pending" and int(str(row["attempts"])) >= 1
+
+
+def test_delivery_outcomes_are_counted_for_the_consumers_metrics(tmp_path: Path) -> None:
+    from alerts.cli import delivery_counts
+
+    assert delivery_counts(tmp_path) == {}  # no outbox yet: nothing, and none created
+    _three_alerts(tmp_path)
+    receiver = Receiver().start()
+    try:
+        assert deliver_with(tmp_path, _settings(receiver.url)) == 0
+    finally:
+        receiver.stop()
+    assert delivery_counts(tmp_path) == {"delivered": 3}
