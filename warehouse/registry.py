@@ -53,11 +53,18 @@ def load_registry(
     devices_csv: Path,
     sites_csv: Path,
     check_calendar: Callable[[str], object] | None = None,
+    step: Callable[[str], object] = lambda _: None,
 ) -> RegistryCounts:
-    """Validate both files, then replace the registry tables; raise RegistryError on any fault."""
+    """Validate both files, then replace the registry tables; raise RegistryError on any fault.
+
+    `step` is told as each of the three phases (read, validate, write) starts, for a
+    progress display on large files.
+    """
     problems: list[str] = []
+    step("reading")
     sites = _read(sites_csv, SITE_COLUMNS, SITE_NUMERIC, SITE_SCHEMA, problems)
     devices = _read(devices_csv, DEVICE_COLUMNS, DEVICE_NUMERIC, DEVICE_SCHEMA, problems)
+    step("validating")
     if sites is not None:
         _validate(sites, Sites, sites_csv, "site", problems)
         _check_sites(sites, sites_csv, problems, check_calendar)
@@ -68,6 +75,7 @@ def load_registry(
     if problems:
         raise RegistryError(problems)
     assert sites is not None and devices is not None
+    step("writing")
     write_atomic(sites, lake.registry_path("sites"))
     write_atomic(devices, lake.registry_path("devices"))
     log.info("registry loaded devices=%d sites=%d", devices.height, sites.height)

@@ -38,13 +38,17 @@ def _registry_load(args: argparse.Namespace, settings: Settings) -> int:
     from warehouse.catalog import ensure_catalog
     from warehouse.lake import Lake
     from warehouse.registry import RegistryError, load_registry
+    from wattline.progress import Progress
 
     lake = Lake(settings.lake.root)
+    progress = Progress("registry", 3)
     try:
-        counts = load_registry(lake, args.devices, args.sites, parse_shift_calendar)
+        counts = load_registry(lake, args.devices, args.sites, parse_shift_calendar, progress.step)
     except RegistryError as exc:
+        progress.close()
         print(exc, file=sys.stderr)
         return 2
+    progress.close()
     ensure_catalog(settings.catalog.path, lake)
     print(f"registry loaded: {counts.devices} devices, {counts.sites} sites")
     return 0
