@@ -180,6 +180,24 @@ def _zone(t: Thresholds) -> pl.Expr:
     )
 
 
+def _transformer_zone() -> pl.Expr:
+    """Transformers are judged on losses, not on motor zones (domain.md §6.2-6.3): median
+    load above rated is `overloaded`, below P0/Pk (the loss-rate boundary) `light load`,
+    between them `economic`."""
+    p50 = pl.col("p50_load_factor")
+    boundary = pl.col("no_load_loss_kw") / pl.col("load_loss_kw")
+    zone = (
+        pl.when(p50.is_null())
+        .then(None)
+        .when(p50 >= 1.0)
+        .then(pl.lit("overloaded"))
+        .when(p50 < boundary)
+        .then(pl.lit("light load"))
+        .otherwise(pl.lit("economic"))
+    )
+    return pl.when(pl.col("kind") == "transformer").then(zone).otherwise(pl.col("zone"))
+
+
 def _leak_fraction(t: Thresholds) -> pl.Expr:
     """T/(T+t) over off-shift cycling, loaded vs unloaded time (domain §5.4)."""
     on, off = pl.col("off_shift_loaded_hours"), pl.col("off_shift_unloaded_hours")
@@ -210,7 +228,9 @@ def add_status(daily: pl.DataFrame, devices: pl.DataFrame) -> pl.DataFrame:
         .otherwise(pl.lit("ok"))
     )
     out = with_np.with_columns(
-        status=status, beta_opt=(pl.col("no_load_loss_kw") / pl.col("load_loss_kw")).sqrt()
+        status=status,
+        beta_opt=(pl.col("no_load_loss_kw") / pl.col("load_loss_kw")).sqrt(),
+        zone=_transformer_zone(),
     )
     unmatched = pl.col("status").str.starts_with("unmatched")
     judged = [

@@ -188,3 +188,15 @@ def test_an_all_stopped_day_is_reported_as_stopped_and_judged_by_no_rule(week: S
         "AND device_id = 'motor-conveyor-01' AND rule = 'under_loaded'",
     )
     assert verdicts["breach"].to_list() == [None]
+
+
+def test_transformers_are_zoned_by_losses_not_motor_bands(week: Settings) -> None:
+    zones = query(
+        week,
+        "SELECT device_id, zone FROM load_factor WHERE day = DATE '2026-11-17' "
+        "AND kind = 'transformer' ORDER BY device_id",
+    )
+    assert zones.rows() == [
+        ("transformer-aux-02", "light load"),
+        ("transformer-main-01", "economic"),
+    ]
