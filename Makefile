@@ -14,10 +14,13 @@ setup: $(UV)
 
 # Mosquitto is the broker of record; when it is missing and we may use apt, install it.
 # When that is not possible the demo falls back to an embedded Python broker and says so.
+# openssl and mosquitto_passwd (in the mosquitto package) make the TLS tests' certificates
+# and password files.
 broker:
-	@command -v mosquitto >/dev/null || { [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null \
-	  && (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq mosquitto >/dev/null) \
-	  || echo "mosquitto not installed and cannot be installed here"; }
+	@command -v mosquitto >/dev/null && command -v openssl >/dev/null || { [ "$$(id -u)" = 0 ] \
+	  && command -v apt-get >/dev/null \
+	  && (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq mosquitto openssl >/dev/null) \
+	  || echo "mosquitto/openssl not installed and cannot be installed here"; }
 
 demo: setup broker
 	$(UV) run --frozen wattline demo
