@@ -27,7 +27,6 @@ from wattline.config import Settings
 from wattline.progress import Progress
 
 log = logging.getLogger(__name__)
-CHUNK_DAYS = 7
 
 
 @dataclass(frozen=True)
@@ -62,7 +61,7 @@ def run_jobs(settings: Settings, full: bool = False) -> JobReport:
     days = _local_days(changed)
     lf_rows = evals = 0
     progress = Progress("jobs", len(days))
-    for chunk in _chunks(days, CHUNK_DAYS):
+    for chunk in _chunks(days, max(1, settings.analytics.chunk_days)):
         progress.step(f"days {chunk[0]}..{chunk[-1]}", len(chunk))
         utc = [chunk[0] - timedelta(days=1) + timedelta(days=i) for i in range(len(chunk) + 2)]
         readings = results.readings_for_utc_days(utc)

@@ -200,3 +200,22 @@ def test_transformers_are_zoned_by_losses_not_motor_bands(week: Settings) -> Non
         ("transformer-aux-02", "light load"),
         ("transformer-main-01", "economic"),
     ]
+
+
+def test_smaller_chunks_give_the_same_tables(week: Settings, tmp_path: Path) -> None:
+    import shutil
+    from dataclasses import replace
+
+    copy = tmp_path / "lake"
+    shutil.copytree(week.lake.root, copy)
+    small = replace(
+        week,
+        lake=LakeSettings(copy),
+        catalog=CatalogSettings(tmp_path / "c.duckdb"),
+        analytics=replace(week.analytics, chunk_days=1),
+    )
+    run_jobs(small, full=True)
+    for name in ("load_factor", "rule_evaluations"):
+        a = query(week, f"SELECT * FROM {name} ORDER BY ALL")
+        b = query(small, f"SELECT * FROM {name} ORDER BY ALL")
+        assert a.equals(b), name
