@@ -22,6 +22,19 @@ from transforms.electrical import unbalance_pct_expr
 from transforms.thresholds import Thresholds
 
 MOTOR_DRIVEN = ("motor", "pump", "fan")
+NAMEPLATE_USED = (
+    "kind",
+    "rated_power_kw",
+    "rated_efficiency",
+    "rated_current_a",
+    "rated_voltage_v",
+    "rated_speed_rpm",
+    "unloaded_power_kw",
+    "bep_flow_m3h",
+    "rated_kva",
+    "no_load_loss_kw",
+    "load_loss_kw",
+)
 
 
 def rated_input_kw() -> pl.Expr:
@@ -35,9 +48,8 @@ def estimate_load(
     """Add nameplate columns, `running_s`, `beta`, `efficiency`, `shaft_kw`, `load_method`,
     `idle`, `loaded_s`/`unloaded_s` (compressors), `flow_bep_ratio` (pumps, fans),
     `s_kva`/`transformer_loss_kw`/`light_load` (transformers), unbalance percentages."""
-    joined = buckets.join(
-        devices.lazy(), on="device_id", how="left", suffix="_registry", maintain_order="left"
-    )
+    nameplate = devices.select("device_id", *NAMEPLATE_USED)  # only what is read below
+    joined = buckets.join(nameplate.lazy(), on="device_id", how="left", maintain_order="left")
     kind = pl.col("kind")
     reported = (pl.col("state_running_s") + pl.col("stopped_s")) > 0
     by_level = (
