@@ -42,11 +42,10 @@ class Totals:
     duplicates: int = 0
     batches: int = 0
     acked: int = 0
-    flush_seconds: deque[float] = field(default_factory=lambda: deque(maxlen=10_000))
     # receive of a batch's oldest message -> its file durable and acked, per batch
     landing_latency_s: deque[float] = field(default_factory=lambda: deque(maxlen=10_000))
 
-    def add(self, report: BatchReport, acked: int, seconds: float, latency: float) -> None:
+    def add(self, report: BatchReport, acked: int, latency: float) -> None:
         self.messages += report.messages
         self.messages_quarantined += report.messages_quarantined
         self.readings += report.readings
@@ -55,7 +54,6 @@ class Totals:
         self.duplicates += report.duplicates
         self.batches += 1
         self.acked += acked
-        self.flush_seconds.append(seconds)
         self.landing_latency_s.append(latency)
 
 
@@ -135,7 +133,7 @@ class Consumer:
         self._recent.add(landing.readings)
         seconds = time.perf_counter() - started
         latency = time.time() - received.received_us[0] / 1e6
-        self.totals.add(landing.report, acked, seconds, latency)
+        self.totals.add(landing.report, acked, latency)
         self.metrics.flushed(seconds, landing.quarantine)
         self.metrics.in_flight = 0
         r = landing.report
