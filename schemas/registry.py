@@ -14,6 +14,7 @@ import polars as pl
 from schemas.wire import ID_PATTERN
 
 KINDS: Final = ("motor", "pump", "fan", "compressor", "transformer")
+MOTOR_DRIVEN: Final = ("motor", "pump", "fan")  # kinds whose load is the driving motor's
 _ID = f"^{ID_PATTERN}$"
 
 DEVICE_NUMERIC: Final = (

@@ -38,6 +38,7 @@ from typing import ClassVar, Final
 
 import polars as pl
 
+from schemas.registry import MOTOR_DRIVEN
 from transforms import amo_motor_data as data
 
 HP_KW: Final = 0.746
@@ -379,7 +380,7 @@ def motor_curves(nameplates: Mapping[str, MotorNameplate]) -> pl.DataFrame:
 def nameplates_from_registry(
     devices: pl.DataFrame,
     *,
-    kinds: Sequence[str] = ("motor", "pump", "fan"),
+    kinds: Sequence[str] = MOTOR_DRIVEN,
     line_frequency_hz: float = 50.0,
 ) -> tuple[dict[str, MotorNameplate], dict[str, list[str]]]:
     """Nameplates of the registry's motor-driven devices, and the missing fields of the rest.

@@ -12,6 +12,7 @@ from collections.abc import Sequence
 
 import polars as pl
 
+from schemas.registry import MOTOR_DRIVEN
 from transforms import amo_motor_data as data
 from transforms.amo_motor import (
     HP_KW,
@@ -78,7 +79,7 @@ def add_right_sizing(
     size_on: str = "p75_load_factor",
     load: str = "mean_load_factor",
     input_kw: str | None = "mean_power_kw",
-    kinds: Sequence[str] = ("motor", "pump", "fan"),
+    kinds: Sequence[str] = MOTOR_DRIVEN,
     line_frequency_hz: float = 50.0,
 ) -> pl.DataFrame:
     """Add recommended_size_kw and resize_saving_kw to a device-day frame (domain.md §2.6 M2).

@@ -13,6 +13,7 @@ from datetime import date
 
 import polars as pl
 
+from schemas.registry import MOTOR_DRIVEN
 from schemas.results import EVALUATION_SCHEMA, LOAD_FACTOR_SCHEMA
 from transforms import (
     amo_motor,
@@ -54,7 +55,7 @@ def analyse_days(
 
 def enrich(wide: pl.DataFrame, curves: pl.DataFrame, t: Thresholds) -> pl.DataFrame:
     """Device-day figures that need the nameplate and the day's aggregates."""
-    motor_like = pl.col("kind").is_in(["motor", "pump", "fan"])
+    motor_like = pl.col("kind").is_in(MOTOR_DRIVEN)
     out = wide.with_columns(
         derating_factor=pl.when(motor_like).then(
             electrical.nema_derating_factor_expr(pl.col("voltage_unbalance_pct"))
@@ -96,7 +97,7 @@ def _gb12497_state(wide: pl.DataFrame, curves: pl.DataFrame, t: Thresholds) -> p
     The registry carries no motor no-load current or loss, so the AMO model's β = 0 point
     stands in for I0 and P0 (amo_motor_frame.no_load_frame).
     """
-    motor_like = pl.col("kind").is_in(["motor", "pump", "fan"])
+    motor_like = pl.col("kind").is_in(MOTOR_DRIVEN)
     no_load = (
         amo_motor_frame.no_load_frame(curves)
         .collect()

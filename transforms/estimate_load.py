@@ -17,11 +17,11 @@ from __future__ import annotations
 
 import polars as pl
 
+from schemas.registry import MOTOR_DRIVEN
 from transforms import amo_motor_frame, transformer
 from transforms.electrical import unbalance_pct_expr
 from transforms.thresholds import Thresholds
 
-MOTOR_DRIVEN = ("motor", "pump", "fan")
 NAMEPLATE_USED = (
     "kind",
     "rated_power_kw",

@@ -14,8 +14,9 @@ from typing import Final
 
 import polars as pl
 
+from schemas.registry import MOTOR_DRIVEN
 from schemas.results import EVALUATION_SCHEMA
-from transforms.rule_kit import MOTOR_DRIVEN, Rule, rounded
+from transforms.rule_kit import Rule, rounded
 from transforms.rules_motor import (
     current_unbalance,
     idle_running,

@@ -9,13 +9,10 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Final
 
 import polars as pl
 
 from transforms.thresholds import Thresholds
-
-MOTOR_DRIVEN: Final = ("motor", "pump", "fan")
 
 
 @dataclass(frozen=True)
