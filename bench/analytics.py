@@ -60,24 +60,12 @@ def devices_frame(n: int) -> pl.DataFrame:
                 "service_factor": [1.0] * n,
             }
         )
-        .with_columns(
-            [
+        .pipe(
+            lambda known: known.with_columns(  # the registry's other columns: unknown
                 pl.lit(None, dtype=pl.Float64).alias(c)
                 for c in DEVICE_SCHEMA.names()
-                if c
-                not in (
-                    "device_id",
-                    "site",
-                    "kind",
-                    "rated_power_kw",
-                    "rated_voltage_v",
-                    "rated_current_a",
-                    "rated_speed_rpm",
-                    "rated_efficiency",
-                    "rated_power_factor",
-                    "service_factor",
-                )
-            ]
+                if c not in known.columns
+            )
         )
         .select(DEVICE_SCHEMA.names())
     )
