@@ -15,10 +15,12 @@ Connect S3 sink's rule; Telegraf's parquet output leaves torn files after a cras
 
 from __future__ import annotations
 
+import fcntl
 import os
 import re
 import uuid
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Final
@@ -45,6 +47,9 @@ PARTITIONED: Final = {
 SCHEMA_PARTITION: Final = "date=1970-01-01"
 SCHEMA_FILE: Final = "_schema.parquet"
 _PART_RE = re.compile(r"^part-(?P<writer>.+)-(?P<batch>\d{12})\.parquet$")
+# Files compaction writes (warehouse/compact.py): one per partition and generation.
+_COMPACT_RE = re.compile(r"^compact-[0-9a-z-]+\.parquet$")
+PARTITION_PREFIX: Final = "date="
 # One row group per ~128k rows keeps min/max statistics useful for (device_id, ts) pruning.
 ROW_GROUP_ROWS: Final = 128 * 1024
 
@@ -61,8 +66,49 @@ class Lake:
         return self.root / table
 
     def glob(self, table: str) -> str:
-        """The DuckDB glob over every file of a partitioned table (absolute)."""
-        return str(self.root.resolve() / table / "*" / "*.parquet")
+        """The DuckDB glob over every file of a partitioned table (absolute).
+
+        Only ``date=*`` directories: compaction's staging and trash directories
+        (``_staging``, ``_trash``) sit beside them and must never be read.
+        """
+        return str(self.root.resolve() / table / f"{PARTITION_PREFIX}*" / "*.parquet")
+
+    def partitions(self, table: str) -> Iterator[Path]:
+        """Every ``date=...`` directory of a table (not the schema partition)."""
+        base = self.table_dir(table)
+        if not base.exists():
+            return
+        for path in base.iterdir():
+            if (
+                path.name.startswith(PARTITION_PREFIX)
+                and path.name != SCHEMA_PARTITION
+                and path.is_dir()
+            ):
+                yield path
+
+    def data_files(self, table: str) -> Iterator[Path]:
+        """Every data file a reader sees: writers' parts and compacted files."""
+        for partition in self.partitions(table):
+            for path in partition.iterdir():
+                if is_data_file(path.name):
+                    yield path
+
+    @contextmanager
+    def table_lock(self, table: str, exclusive: bool) -> Iterator[None]:
+        """An advisory lock on a table's partitions (flock on ``<table>/.lock``).
+
+        Writers hold it shared while a file goes from temporary name to final name, so
+        compaction (exclusive, for the milliseconds of its swap) never swaps a partition
+        directory out from under a file being renamed into it.
+        """
+        base = self.table_dir(table)
+        base.mkdir(parents=True, exist_ok=True)
+        fd = os.open(base / ".lock", os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX if exclusive else fcntl.LOCK_SH)
+            yield
+        finally:
+            os.close(fd)
 
     def registry_path(self, name: str) -> Path:
         return self.root / REGISTRY / f"{name}.parquet"
@@ -86,12 +132,7 @@ class Lake:
 
     def part_files(self, table: str, writer: str | None = None) -> Iterator[tuple[int, Path]]:
         """(batch number, path) of every data file, optionally of one writer."""
-        base = self.table_dir(table)
-        if not base.exists():
-            return
-        for partition in base.iterdir():
-            if not partition.is_dir():
-                continue
+        for partition in self.partitions(table):
             for path in partition.iterdir():
                 match = _PART_RE.match(path.name)
                 if match and (writer is None or match["writer"] == writer):
@@ -109,16 +150,20 @@ class Lake:
             return []
         written = []
         dates = frame.get_column(date_col).dt.date()
-        for (day,), part in (
-            frame.with_columns(_date=dates)
-            .partition_by("_date", as_dict=True, maintain_order=True)
-            .items()
-        ):
-            name = f"part-{writer}-{batch:012d}.parquet"
-            target = self.table_dir(table) / f"date={day.isoformat()}" / name
-            write_atomic(part.drop("_date"), target)
-            written.append(target)
+        parts = frame.with_columns(_date=dates).partition_by(
+            "_date", as_dict=True, maintain_order=True
+        )
+        with self.table_lock(table, exclusive=False):
+            for (day,), part in parts.items():
+                name = f"part-{writer}-{batch:012d}.parquet"
+                target = self.table_dir(table) / f"{PARTITION_PREFIX}{day.isoformat()}" / name
+                write_atomic(part.drop("_date"), target)
+                written.append(target)
         return written
+
+
+def is_data_file(name: str) -> bool:
+    return bool(_PART_RE.match(name) or _COMPACT_RE.match(name))
 
 
 def write_atomic(frame: pl.DataFrame, target: Path) -> None:

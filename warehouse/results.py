@@ -20,7 +20,7 @@ from typing import Final
 
 import polars as pl
 
-from warehouse.lake import READINGS, Lake, write_atomic
+from warehouse.lake import READINGS, Lake, is_data_file, write_atomic
 
 DAY_FILE: Final = "part-0.parquet"
 
@@ -47,7 +47,7 @@ class Results:
     def readings_files(self) -> dict[str, list[int]]:
         """Every readings data file with its (size, mtime_ns): what a run has to look at."""
         out = {}
-        for _, path in self.lake.part_files(READINGS):
+        for path in self.lake.data_files(READINGS):
             st = path.stat()
             out[str(path)] = [st.st_size, st.st_mtime_ns]
         return out
@@ -72,7 +72,8 @@ class Results:
             str(p)
             for d in days
             for p in sorted(
-                (self.lake.table_dir(READINGS) / f"date={d.isoformat()}").glob("part-*.parquet")
+                (self.lake.table_dir(READINGS) / f"date={d.isoformat()}").glob("*.parquet")
             )
+            if is_data_file(p.name)
         ]
         return pl.scan_parquet(paths, hive_partitioning=False) if paths else None

@@ -64,10 +64,17 @@ def _jobs_run(args: argparse.Namespace, settings: Settings) -> int:
     from alerts.cli import deliver
     from wattline.jobs import run_jobs
 
-    print(run_jobs(settings, full=args.full).summary())
+    print(run_jobs(settings, full=args.full, compact=not args.no_compact).summary())
     if args.no_deliver:
         return 0
     return deliver(settings.lake.root, args.config, dry_run=False)
+
+
+def _lake_maintain(args: argparse.Namespace, settings: Settings) -> int:
+    from wattline.jobs import maintain_lake
+
+    print(maintain_lake(settings).summary())
+    return 0
 
 
 def _alerts_list(args: argparse.Namespace, settings: Settings) -> int:
@@ -134,7 +141,20 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="skip alert delivery (by default the last step of a run)",
     )
+    run.add_argument(
+        "--no-compact",
+        action="store_true",
+        help="skip lake compaction and retention (by default the first step of a run)",
+    )
     run.set_defaults(handler=_jobs_run)
+
+    lake = sub.add_parser("lake", help="the Parquet lake").add_subparsers(
+        dest="action", required=True
+    )
+    lake.add_parser(
+        "maintain",
+        help="compact settled days into one file each; expire days past lake.retention_days",
+    ).set_defaults(handler=_lake_maintain)
 
     alerts = sub.add_parser("alerts", help="waste alerts").add_subparsers(
         dest="action", required=True

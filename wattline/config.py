@@ -88,6 +88,13 @@ class IngestSettings:
 @dataclass(frozen=True)
 class LakeSettings:
     root: Path = Path("data/lake")
+    # Compaction (warehouse/compact.py) rewrites a past UTC day once no file has landed
+    # in it for this long; `wattline lake maintain` and `wattline jobs run` run it.
+    compact_settle_s: float = 3600.0
+    # Delete readings and quarantine partitions older than this many days; 0 keeps all.
+    retention_days: int = 0
+    # Replaced or expired directories stay this long for queries already reading them.
+    trash_grace_s: float = 600.0
 
 
 @dataclass(frozen=True)
@@ -126,6 +133,10 @@ class Settings:
         check_tls("mqtt", m.tls, m.ca_file, m.cert_file, m.key_file, m.tls_insecure)
         _require(0 <= self.metrics.port <= 65535, "metrics.port must be 0..65535")
         _require(self.metrics.unhealthy_after_s > 0, "metrics.unhealthy_after_s must be > 0")
+        lake = self.lake
+        _require(lake.retention_days >= 0, "lake.retention_days must be >= 0 (0 keeps every day)")
+        _require(lake.compact_settle_s >= 0, "lake.compact_settle_s must be >= 0")
+        _require(lake.trash_grace_s >= 0, "lake.trash_grace_s must be >= 0")
         return self
 
 

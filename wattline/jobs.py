@@ -13,7 +13,7 @@ from __future__ import annotations
 import logging
 import time
 from dataclasses import dataclass
-from datetime import date, timedelta
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
 import polars as pl
@@ -21,6 +21,7 @@ import polars as pl
 from transforms.daily import analyse_days
 from transforms.track_alerts import price_alerts, track_alerts
 from warehouse.catalog import ensure_catalog
+from warehouse.compact import MaintenanceReport, maintain
 from warehouse.lake import EVALUATIONS, LOAD_FACTOR, Lake
 from warehouse.results import Results
 from wattline.config import Settings
@@ -47,10 +48,28 @@ class JobReport:
         )
 
 
-def run_jobs(settings: Settings, full: bool = False) -> JobReport:
+def maintain_lake(settings: Settings) -> MaintenanceReport:
+    """Expire, compact and purge the lake's readings and quarantine (the clock lives here)."""
+    lake = Lake(settings.lake.root)
+    lake.prepare()
+    s = settings.lake
+    return maintain(
+        lake,
+        today=datetime.now(UTC).date(),
+        now=time.time(),
+        settle_s=s.compact_settle_s,
+        retention_days=s.retention_days,
+        grace_s=s.trash_grace_s,
+    )
+
+
+def run_jobs(settings: Settings, full: bool = False, compact: bool = True) -> JobReport:
+    """Lake maintenance first (fewer files to read), then the analytics of new days."""
     started = time.perf_counter()
     lake = Lake(settings.lake.root)
     lake.prepare()
+    if compact:
+        maintain_lake(settings)
     results = Results(lake)
     ensure_catalog(settings.catalog.path, lake, strict=False)
     devices = pl.read_parquet(lake.registry_path("devices"))
