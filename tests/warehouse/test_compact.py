@@ -15,7 +15,14 @@ import pytest
 
 from schemas.readings import QUARANTINE_SCHEMA, READING_SCHEMA
 from warehouse.catalog import connect_readonly, ensure_catalog
-from warehouse.compact import STAGING, TRASH, CompactionBusy, _compactor, maintain
+from warehouse.compact import (
+    STAGING,
+    TRASH,
+    CompactionBusy,
+    MaintenanceReport,
+    _compactor,
+    maintain,
+)
 from warehouse.lake import QUARANTINE, READINGS, Lake
 from wattline.config import CatalogSettings, LakeSettings, Settings
 from wattline.jobs import run_jobs
@@ -43,7 +50,7 @@ def readings(
             ]
         )
         .select(READING_SCHEMA.names())
-        .cast(dict(READING_SCHEMA))
+        .cast(READING_SCHEMA)
     )
 
 
@@ -55,7 +62,7 @@ def files(lake: Lake, table: str, day: date) -> list[str]:
     return sorted(p.name for p in (lake.table_dir(table) / f"date={day}").iterdir())
 
 
-def run(lake: Lake, **kw: object) -> object:
+def run(lake: Lake, **kw: object) -> MaintenanceReport:
     args: dict[str, object] = dict(
         today=TODAY, now=time.time(), settle_s=0.0, retention_days=0, grace_s=600.0
     )
@@ -75,8 +82,8 @@ def test_a_day_of_small_files_becomes_one_sorted_file_and_the_first_landing_wins
 ) -> None:
     devices = [f"m-{i:02d}" for i in range(5)]
     for batch in range(1, 11):  # ten flushes, each a slice of the day
-        part = readings(devices, start_of(DAY, batch), 30)
-        lake.write_partitioned(READINGS, part, "ts", "c1", batch)
+        landed = readings(devices, start_of(DAY, batch), 30)
+        lake.write_partitioned(READINGS, landed, "ts", "c1", batch)
         time.sleep(0.002)  # distinct mtimes: landing order is observable
     # A replay of batch 3 (same values) and a conflicting copy of one reading of batch 4.
     lake.write_partitioned(READINGS, readings(devices, start_of(DAY, 3), 30), "ts", "c1", 11)
@@ -87,7 +94,7 @@ def test_a_day_of_small_files_becomes_one_sorted_file_and_the_first_landing_wins
 
     report = run(lake)
 
-    (part,) = report.compacted  # type: ignore[attr-defined]
+    (part,) = report.compacted
     assert (part.files_in, part.rows_in, part.rows_out) == (12, 1651, 1500)
     assert (part.duplicates, part.conflicts, part.late_files) == (151, 1, 0)
     (name,) = files(lake, READINGS, DAY)
@@ -115,9 +122,9 @@ def test_compaction_is_a_no_op_once_done_and_skips_today_and_unsettled_days(lake
                 READINGS, readings(["m-1"], start_of(day, batch), 5), "ts", "c", batch
             )
 
-    assert [p.day for p in run(lake, settle_s=3600).compacted] == []  # type: ignore[attr-defined]
-    assert [p.day for p in run(lake).compacted] == [DAY]  # type: ignore[attr-defined]
-    assert run(lake).compacted == []  # type: ignore[attr-defined]
+    assert [p.day for p in run(lake, settle_s=3600).compacted] == []
+    assert [p.day for p in run(lake).compacted] == [DAY]
+    assert run(lake).compacted == []
     assert len(files(lake, READINGS, TODAY)) == 2
 
 
@@ -130,8 +137,8 @@ def test_trash_is_purged_after_the_grace_period_only(lake: Lake) -> None:
     run(lake, now=now, grace_s=600)
     trash = lake.table_dir(READINGS) / TRASH
     assert len(list(trash.iterdir())) == 1
-    assert run(lake, now=now + 599, grace_s=600).purged == 0  # type: ignore[attr-defined]
-    assert run(lake, now=now + 601, grace_s=600).purged == 1  # type: ignore[attr-defined]
+    assert run(lake, now=now + 599, grace_s=600).purged == 0
+    assert run(lake, now=now + 601, grace_s=600).purged == 1
     assert list(trash.iterdir()) == []
 
 
@@ -150,13 +157,13 @@ def test_retention_expires_old_days_of_readings_and_quarantine(lake: Lake) -> No
                 ]
             )
             .select(QUARANTINE_SCHEMA.names())
-            .cast(dict(QUARANTINE_SCHEMA))
+            .cast(QUARANTINE_SCHEMA)
         )
         lake.write_partitioned(QUARANTINE, q, "received_at", "c", 1)
 
     report = run(lake, today=date(2026, 10, 10), retention_days=30, grace_s=0)
 
-    assert sorted(report.expired) == [  # type: ignore[attr-defined]
+    assert sorted(report.expired) == [
         (QUARANTINE, date(2026, 9, 1)),
         (QUARANTINE, date(2026, 9, 9)),
         (READINGS, date(2026, 9, 1)),
@@ -185,12 +192,12 @@ def test_quarantine_keeps_one_row_per_quarantine_id(lake: Lake) -> None:
                 ]
             )
             .select(QUARANTINE_SCHEMA.names())
-            .cast(dict(QUARANTINE_SCHEMA))
+            .cast(QUARANTINE_SCHEMA)
         )
 
     lake.write_partitioned(QUARANTINE, q(["a", "b"]), "received_at", "c", 1)
     lake.write_partitioned(QUARANTINE, q(["b", "c"]), "received_at", "c", 2)
-    (part,) = [p for p in run(lake).compacted if p.table == QUARANTINE]  # type: ignore[attr-defined]
+    (part,) = [p for p in run(lake).compacted if p.table == QUARANTINE]
     assert (part.rows_in, part.rows_out, part.duplicates) == (4, 3, 1)
 
 
@@ -234,9 +241,9 @@ def test_writers_and_readers_during_repeated_compaction_lose_and_double_nothing(
         while not stop.is_set() and batch < 400:
             batch += 1
             minute = start_of(DAY) + timedelta(minutes=batch)
-            part = readings(devices, minute, 1)
-            lake.write_partitioned(READINGS, part, "ts", "w", batch)
-            written.append(part.height)
+            landed = readings(devices, minute, 1)
+            lake.write_partitioned(READINGS, landed, "ts", "w", batch)
+            written.append(landed.height)
 
     def read() -> None:
         con = connect_readonly(catalog)
@@ -258,7 +265,7 @@ def test_writers_and_readers_during_repeated_compaction_lose_and_double_nothing(
     compactions = late = 0
     deadline = time.monotonic() + 20
     while threads[0].is_alive() and time.monotonic() < deadline:
-        for part in run(lake, grace_s=0.0).compacted:  # type: ignore[attr-defined]
+        for part in run(lake, grace_s=0.0).compacted:
             compactions += 1
             late += part.late_files
     threads[0].join()
