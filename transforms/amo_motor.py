@@ -5,8 +5,9 @@ notice in `transforms/AMO-Tools-Suite-NOTICE.txt`) files `src/calculator/motor/`
 `MotorEfficiency.cpp`, `EstimateFLA.cpp`, `MotorCurrent.cpp`, `MotorPowerFactor.cpp`,
 `MotorShaftPower.cpp`, `Poles.cpp`, `OptimalMotorSize.cpp` and
 `src/calculator/util/CurveFitVal.cpp`, modified by the Wattline project contributors:
-vectorised in Polars (1 % curves per motor, join_asof brackets), SI inputs (kW nameplates,
-hp = kW / 0.746, AMO's own factor, so β·P_N round-trips), and the changes listed below.
+vectorised in Polars (1 % curves per motor, binary-searched brackets), SI inputs (kW
+nameplates, hp = kW / 0.746, AMO's own factor, so β·P_N round-trips), and the changes
+listed below.
 
 Behaviour is that of commit 1520832 as pinned by domain.md §2-§11 and its vectors: the
 SPECIFIED efficiency is a fraction, EstimateFLA picks EE or SE by nearest full-load η,

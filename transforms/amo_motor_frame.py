@@ -3,8 +3,8 @@
 Python port of ORNL-AMO/AMO-Tools-Suite `src/calculator/motor/MotorShaftPower.cpp` (POWER
 and CURRENT methods) and `Poles.cpp` (Copyright 2018, UT-Battelle, LLC; licence and notice
 in `transforms/AMO-Tools-Suite-NOTICE.txt`), modified by the Wattline project contributors:
-vectorised in Polars over the 1 % curves of `transforms/amo_motor.py` (as-of brackets,
-gathered by index, linear interpolation), with the deliberate differences listed there.
+vectorised in Polars over the 1 % curves of `transforms/amo_motor.py` (brackets by binary
+search, gathered by index, linear interpolation), with the deliberate differences listed there.
 The scalar twins (`amo_motor_load.load_from_*`) are the reference the tests compare against.
 """
 
@@ -64,10 +64,10 @@ def _join_bracket(
 ) -> pl.LazyFrame:
     """Add the steps bracketing `measured`: last k with running-max(`value`) ≤ it (`_bracket`).
 
-    Written for millions of rows: only a narrow (row, device, measurement) frame is sorted
-    for the as-of join, which returns each row's index into the flat, device-sorted curve
-    table; the bracket's values are then gathered by index rather than joined. A sentinel
-    key below every curve gives rows under the first step k = 0, as `_bracket` does.
+    Written for millions of rows: nothing is sorted; a vectorised binary search
+    (`_last_at_most`) returns each row's index into the flat, device-sorted curve table,
+    and the bracket's values are then gathered by index rather than joined. Rows under a
+    device's first key get the first step k = 0, as `_bracket` does.
     """
     flat = curves.sort("device_id", "beta").collect().with_row_index("_flat")
     frame = rows.collect()
@@ -76,37 +76,13 @@ def _join_bracket(
             pl.lit(None, pl.Float64).alias(f"{tag}{v}{n}") for v in _VALUES for n in (0, 1, 2)
         ]
         return frame.lazy().with_columns(nulls)
-    first = flat.group_by("device_id").agg(pl.col("_flat").min())
-    keys = (
-        pl.concat(
-            [
-                flat.select(
-                    "device_id",
-                    pl.col(value).cum_max().over("device_id").alias("_key"),
-                    "_flat",
-                    pl.col("_flat").min().over("device_id").alias("_first"),
-                ),
-                first.select(
-                    "device_id",
-                    pl.lit(float("-inf")).alias("_key"),
-                    "_flat",
-                    pl.col("_flat").alias("_first"),
-                ),
-            ],
-            how="vertical_relaxed",
-        )
-        .with_columns(_h=pl.col("device_id").hash())
-        .drop("device_id")
-        .sort("_key", "_flat")
+    spans = flat.group_by("device_id").agg(
+        _first=pl.col("_flat").min(), _n=pl.len().cast(pl.UInt32)
     )
-    hit = (  # sorted narrow: a row position, a 64-bit device key and the measurement
-        frame.select(pl.col("device_id").hash().alias("_h"), measured)
-        .with_row_index("_pos")
-        .sort(measured, nulls_last=True)
-        .join_asof(keys, left_on=measured, right_on="_key", by="_h", check_sortedness=False)
-        .sort("_pos")
-    )
-    idx = hit["_flat"]
+    keys = flat.select(pl.col(value).cum_max().over("device_id"))[value]
+    span = frame.select("device_id").join(spans, on="device_id", how="left", maintain_order="left")
+    first = span["_first"]
+    idx = _last_at_most(keys, first, span["_n"], frame[measured])
     step = flat["beta"].gather(idx)
     over = (_step_index_series(step) - (STEPS - 1)).clip(lower_bound=0)
     idx = idx - over.cast(idx.dtype)
@@ -121,12 +97,35 @@ def _join_bracket(
 
     k = _step_index_series(flat["beta"].gather(lower)).alias(f"{tag}k")
     cols = [k.set(missing, None) if anything_missing else k]
-    zero = hit["_first"].fill_null(0)
+    zero = first.fill_null(0)
     for v in values:
         cols.append(pick(v, lower, f"{tag}{v}1"))
         cols.append(pick(v, lower + 1, f"{tag}{v}2"))
         cols.append(pick(v, zero, f"{tag}{v}0"))
     return frame.hstack(cols).lazy()
+
+
+def _last_at_most(keys: pl.Series, first: pl.Series, n: pl.Series, x: pl.Series) -> pl.Series:
+    """Per row, the position of the last of its device's keys `keys[first : first + n]`
+    that is ≤ `x`, or `first` when none is (the as-of bracket of `_bracket`).
+
+    Each device's keys are non-decreasing (a running max), so this is a binary search
+    run for all rows at once: one gather and one comparison per halving, eight for a
+    151-step curve, instead of sorting millions of rows for an as-of join. Null where `x`
+    or the device's curve is missing.
+    """
+    first, end = first.cast(pl.UInt32), (first + n).cast(pl.UInt32)
+    found = first  # one past the last key found ≤ x, so far
+    longest = n.max()
+    step = 1 << max(longest.bit_length() - 1, 0) if isinstance(longest, int) else 0
+    while step:
+        probe = found + step
+        inside = probe <= end
+        below = keys.gather(probe.zip_with(inside, end) - 1) <= x
+        found = probe.zip_with(inside & below, found)
+        step >>= 1
+    at = (found - 1).zip_with(found > first, first)
+    return at.set(x.is_null(), None)
 
 
 def _step_index_series(beta: pl.Series) -> pl.Series:
@@ -241,7 +240,7 @@ def estimate_load(
     power_kw and a curve → "power_curve" (AMO POWER); power_kw, rated kW and η but no curve
     → "power_ratio" (DOE); current_a + voltage_v → "current" (AMO, no-load guard);
     speed_rpm → "slip" (n_s from frequency_hz when present); otherwise null. The bracketing
-    1 % steps come from join_asof by device on the running max of input_kw / current_a,
+    1 % steps are found by device on the running max of input_kw / current_a,
     then linear interpolation, exactly as the scalar `load_from_*` functions.
 
     `frame`: device_id and any of MEASURED_COLUMNS (missing ones count as null), plus the
@@ -261,24 +260,33 @@ def estimate_load(
     curve_devices = cur.select(pl.col("device_id").unique()).collect()["device_id"]
     # A row with measured power and a curve uses the POWER method: it takes the fast path
     # (one bracket, no method choice); the rest go through every method.
-    by_power = pl.col("power_kw").is_not_null() & pl.col("device_id").is_in(curve_devices.implode())
-    powered = _power_curve_rows(base.filter(by_power).lazy(), cur)
-    rest = _with_constants(base.filter(~by_power).lazy(), cur, line_frequency_hz).with_columns(
-        _beta_s=_slip_beta()
-    )
-    rest = rest.with_columns(
-        _s_k=(pl.col("_beta_s") * 100).floor().clip(0, STEPS - 1).cast(pl.Int32)
-    ).join(_steps(cur, "_s_"), on=["device_id", "_s_k"], how="left")
-    rest = _join_bracket(rest, cur, "current_a", "current_a", "_i_")
-    rest = _join_bracket(rest, cur, "power_kw", "input_kw", "_p_")
-    rest = rest.with_columns(load_method=_method()).with_columns(_outputs(no_load_margin))
+    by_power = base.select(
+        pl.col("power_kw").is_not_null() & pl.col("device_id").is_in(curve_devices.implode())
+    ).to_series()
     keep = [n for n in have if n not in LOAD_COLUMNS]
     columns = ("__row", *keep, *LOAD_COLUMNS)  # narrow before the sort that restores order
+    if by_power.all() and not base.is_empty():  # the POWER path keeps the row order
+        return _power_curve_rows(base.lazy(), cur).select(columns).drop("__row")
+    powered = _power_curve_rows(base.filter(by_power).lazy(), cur)
+    rest = _other_methods(base.filter(~by_power).lazy(), cur, line_frequency_hz, no_load_margin)
     return (
         pl.concat([powered.select(columns), rest.select(columns)], how="vertical_relaxed")
         .sort("__row")
         .drop("__row")
     )
+
+
+def _other_methods(
+    rows: pl.LazyFrame, curves: pl.LazyFrame, line_hz: float, margin: float
+) -> pl.LazyFrame:
+    """Every method, the best one the row's data allows (`_method`); row order not kept."""
+    rest = _with_constants(rows, curves, line_hz).with_columns(_beta_s=_slip_beta())
+    rest = rest.with_columns(
+        _s_k=(pl.col("_beta_s") * 100).floor().clip(0, STEPS - 1).cast(pl.Int32)
+    ).join(_steps(curves, "_s_"), on=["device_id", "_s_k"], how="left")
+    rest = _join_bracket(rest, curves, "current_a", "current_a", "_i_")
+    rest = _join_bracket(rest, curves, "power_kw", "input_kw", "_p_")
+    return rest.with_columns(load_method=_method()).with_columns(_outputs(margin))
 
 
 def _power_curve_rows(rows: pl.LazyFrame, curves: pl.LazyFrame) -> pl.LazyFrame:

@@ -554,3 +554,32 @@ def test_add_right_sizing_matches_scalars() -> None:
     assert got["recommended_size_kw"].to_list() == [18.5, None, None, None]  # m2: no η; c1: kind
     assert got["resize_saving_kw"][0] == pytest.approx(saving, rel=1e-12)
     assert got["resize_saving_kw"][1] is None  # 0.9 x 15 kW x 1.1 needs 15 kW: nothing smaller
+
+
+def test_last_at_most_is_the_scalar_bracket_for_every_row() -> None:
+    """The vectorised search agrees with `_bracket` on ties, flat runs and both ends."""
+    curves = {"a": [1.0, 2.0, 2.0, 2.0, 5.0, 9.0], "b": [3.0, 1.0, 4.0, 4.0], "c": [7.0]}
+    keys: list[float] = []
+    first, n = [], []
+    for values in curves.values():
+        first.append(len(keys))
+        n.append(len(values))
+        keys.extend(max(values[: i + 1]) for i in range(len(values)))  # the running max
+    xs = [-1.0, 0.5, 1.0, 1.5, 2.0, 3.0, 4.0, 5.0, 8.99, 9.0, 100.0]
+    rows = [(d, x) for d in range(len(curves)) for x in xs]
+    got = amf._last_at_most(
+        pl.Series(keys),
+        pl.Series([first[d] for d, _ in rows], dtype=pl.UInt32),
+        pl.Series([n[d] for d, _ in rows], dtype=pl.UInt32),
+        pl.Series([x for _, x in rows]),
+    ).to_list()
+    per_device = list(curves.values())
+    want = [first[d] + aml._bracket(per_device[d], x) for d, x in rows]
+    assert got == want
+    nulls = amf._last_at_most(
+        pl.Series(keys),
+        pl.Series([0, None], dtype=pl.UInt32),
+        pl.Series([6, None], dtype=pl.UInt32),
+        pl.Series([None, 1.0], dtype=pl.Float64),
+    )
+    assert nulls.to_list() == [None, None]
