@@ -48,8 +48,8 @@ def estimate_load(
     """Add nameplate columns, `running_s`, `beta`, `efficiency`, `shaft_kw`, `load_method`,
     `idle`, `loaded_s`/`unloaded_s` (compressors), `flow_bep_ratio` (pumps, fans),
     `s_kva`/`transformer_loss_kw`/`light_load` (transformers), unbalance percentages."""
+    frame = buckets.collect()
     nameplate = devices.select("device_id", *NAMEPLATE_USED)  # only what is read below
-    joined = buckets.join(nameplate.lazy(), on="device_id", how="left", maintain_order="left")
     kind = pl.col("kind")
     reported = (pl.col("state_running_s") + pl.col("stopped_s")) > 0
     by_level = (
@@ -65,30 +65,60 @@ def estimate_load(
         .then(pl.col("observed_s"))
         .otherwise(0.0)
     )
-    with_running = joined.with_columns(
+    with_running = _with_nameplate(frame, nameplate).with_columns(
         running_s=running_s,
         voltage_unbalance_pct=unbalance_pct_expr("voltage_ab_v", "voltage_bc_v", "voltage_ca_v"),
         current_unbalance_pct=unbalance_pct_expr("current_l1_a", "current_l2_a", "current_l3_a"),
     )
     # Only running motor-driven buckets need a load estimate; the AMO model gets just the
-    # columns it reads (it sorts and joins, and every extra column is copied each time).
-    judged = kind.is_in(MOTOR_DRIVEN) & (pl.col("running_s") > 0)
-    # Materialised once, so the estimates line up with the rows they came from.
-    motor_rows = with_running.filter(judged).collect()
+    # columns it reads, and its estimates are scattered back to their rows (no wide copy).
+    judged = with_running.select(
+        (kind.is_in(MOTOR_DRIVEN) & (pl.col("running_s") > 0)).fill_null(False)
+    ).to_series()
     needed = ("device_id", *amo_motor_frame.MEASURED_COLUMNS, *amo_motor_frame.RATING_COLUMNS)
-    estimates = amo_motor_frame.estimate_load(motor_rows.lazy().select(needed), curves).collect()
-    motors = motor_rows.hstack(estimates.select(amo_motor_frame.LOAD_COLUMNS)).with_columns(
-        _rotodynamic(),
-        idle=(pl.col("idle_no_load").fill_null(False) | (pl.col("beta") < t.idle_beta)).fill_null(
-            False
-        ),
+    estimates = amo_motor_frame.estimate_load(
+        with_running.select(needed).filter(judged).lazy(), curves
+    ).collect()
+    idle = pl.col("idle_no_load").fill_null(False) | (pl.col("beta") < t.idle_beta)
+    return (
+        with_running.hstack(_scatter(estimates.select(amo_motor_frame.LOAD_COLUMNS), judged))
+        .with_columns(
+            _rotodynamic(),
+            idle=pl.when(pl.lit(judged)).then(idle.fill_null(False)).otherwise(False),
+        )
+        .with_columns(_compressor(t), *_transformer())  # null on motor-driven rows
+        .lazy()
     )
-    # The kind-specific columns are added to each part before the concat: a column added
-    # after it would copy every column of both parts into one chunk first.
-    others = with_running.filter(~judged | kind.is_null()).with_columns(
-        _compressor(t), *_transformer(), idle=pl.lit(False)
+
+
+def _with_nameplate(frame: pl.DataFrame, nameplate: pl.DataFrame) -> pl.DataFrame:
+    """`frame` left-joined to its devices' nameplate columns, in `frame`'s row order.
+
+    Only the row-to-registry-position lookup is a join; the nameplate columns are then
+    gathered by position, so the wide `frame` is not copied through a join.
+    """
+    if nameplate["device_id"].is_duplicated().any():  # keep a join's fan-out, as it was
+        return frame.join(nameplate, on="device_id", how="left", maintain_order="left")
+    at = (
+        frame.select("device_id")
+        .join(
+            nameplate.select("device_id").with_row_index("_at"),
+            on="device_id",
+            how="left",
+            maintain_order="left",
+        )
+        .to_series(1)
     )
-    return pl.concat([motors.lazy(), others], how="diagonal_relaxed")
+    return frame.hstack(nameplate.drop("device_id").select(pl.all().gather(at)))
+
+
+def _scatter(values: pl.DataFrame, mask: pl.Series) -> pl.DataFrame:
+    """`values`' rows at the positions where `mask` is true, in order; nulls elsewhere."""
+    at = mask.arg_true()
+    return pl.DataFrame(
+        pl.repeat(None, len(mask), dtype=s.dtype, eager=True).alias(s.name).scatter(at, s)
+        for s in values.iter_columns()
+    )
 
 
 def _compressor(t: Thresholds) -> pl.Expr:
@@ -125,7 +155,7 @@ def _transformer() -> list[pl.Expr]:
     dt_h = pl.col("observed_s") / 3600.0
     return [
         pl.when(is_tx).then(s_kva).alias("s_kva"),
-        pl.when(is_tx).then(beta).alias("beta"),
+        pl.when(is_tx).then(beta).otherwise(pl.col("beta")).alias("beta"),
         pl.when(is_tx).then(transformer.losses_kw_expr(beta, p0, pk)).alias("transformer_loss_kw"),
         pl.when(is_tx).then(light).alias("light_load"),
         pl.when(is_tx & light)
