@@ -195,7 +195,7 @@ def _needs_compaction(partition: Path, now: float, settle_s: float) -> bool:
     files = [p for p in partition.iterdir() if is_data_file(p.name)]
     if not files:
         return False
-    if len(files) == 1 and files[0].name.startswith("compact-"):
+    if len(files) == 1:  # one file is already compact (and deduplicated when it landed)
         return False
     newest = max(p.stat().st_mtime for p in files)
     return now - newest >= settle_s

@@ -4,6 +4,7 @@ running at the same time: nothing lost, nothing counted twice, first landing win
 from __future__ import annotations
 
 import os
+import re
 import threading
 import time
 from datetime import UTC, date, datetime, timedelta
@@ -322,3 +323,22 @@ def test_jobs_after_compaction_give_the_same_tables(tmp_path: Path) -> None:
     assert before[0].equals(after[0])
     assert before[1].equals(after[1])
     assert os.path.exists(settings.lake.root / READINGS / TRASH)
+
+
+def test_duckdb_estimates_readings_from_a_data_file_not_the_empty_schema_file(
+    lake: Lake, tmp_path: Path
+) -> None:
+    """DuckDB sizes a glob as rows(first file) x files: a zero-row first file made every
+    analyst join of readings with devices build its hash table on the readings."""
+    for k in range(3):
+        landed = readings([f"m-{i:03d}" for i in range(50)], start_of(DAY + timedelta(k)), 100)
+        lake.write_partitioned(READINGS, landed, "ts", "c", k + 1)
+    catalog = tmp_path / "c.duckdb"
+    ensure_catalog(catalog, lake)
+    con = connect_readonly(catalog)
+    try:
+        plan = con.execute("EXPLAIN SELECT device_id, power_kw FROM readings").fetchall()[0][1]
+    finally:
+        con.close()
+    estimates = [int(m.replace(",", "")) for m in re.findall(r"~([\d,]+) rows", plan)]
+    assert estimates and min(estimates) >= 15_000, plan
