@@ -15,6 +15,7 @@ import time
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 import polars as pl
 
@@ -77,12 +78,13 @@ def run_jobs(settings: Settings, full: bool = False, compact: bool = True) -> Jo
     files = results.readings_files()
     seen = {} if full else results.load_state()
     changed = [Path(p) for p, sig in files.items() if seen.get(p) != sig]
-    days = _local_days(changed)
+    zones = _zones(sites)
+    days = _local_days(changed, zones, settings.analytics.max_gap_s)
     lf_rows = evals = 0
     progress = Progress("jobs", len(days))
     for chunk in _chunks(days, max(1, settings.analytics.chunk_days)):
         progress.step(f"days {chunk[0]}..{chunk[-1]}", len(chunk))
-        utc = [chunk[0] - timedelta(days=1) + timedelta(days=i) for i in range(len(chunk) + 2)]
+        utc = _utc_days(chunk, zones, settings.analytics.max_gap_s)
         readings = results.readings_for_utc_days(utc)
         if readings is None:
             continue
@@ -120,9 +122,38 @@ def run_jobs(settings: Settings, full: bool = False, compact: bool = True) -> Jo
     return report
 
 
-def _local_days(changed: list[Path]) -> list[date]:
+def _zones(sites: pl.DataFrame) -> list[ZoneInfo]:
+    """The sites' time zones; UTC alone when the registry has none yet."""
+    names = sorted(set(sites["timezone"].drop_nulls().to_list())) if sites.height else []
+    return [ZoneInfo(n) for n in names] or [ZoneInfo("UTC")]
+
+
+def _local_days(changed: list[Path], zones: list[ZoneInfo], margin_s: float) -> list[date]:
+    """Every site-local day a changed UTC date partition can touch, in any site's zone:
+    its own instants, and `margin_s` before them (a reading's energy runs until the next
+    reading, which may be in the changed partition)."""
     utc_days = {date.fromisoformat(p.parent.name.removeprefix("date=")) for p in changed}
-    return sorted({d + timedelta(days=k) for d in utc_days for k in (-1, 0, 1)})
+    out: set[date] = set()
+    for d in utc_days:
+        start = datetime(d.year, d.month, d.day, tzinfo=UTC) - timedelta(seconds=margin_s)
+        for zone in zones:
+            first = start.astimezone(zone).date()
+            end = datetime(d.year, d.month, d.day, tzinfo=UTC) + timedelta(days=1)
+            last = (end - timedelta(microseconds=1)).astimezone(zone).date()
+            out.update(first + timedelta(days=k) for k in range((last - first).days + 1))
+    return sorted(out)
+
+
+def _utc_days(local_days: list[date], zones: list[ZoneInfo], margin_s: float) -> list[date]:
+    """The UTC date partitions a run of local days reads: the days' instants in every
+    zone, widened by the longest interval a reading can count for (its next reading)."""
+    margin = timedelta(seconds=margin_s)
+    midnight = datetime.min.time()
+    lo = min(datetime.combine(local_days[0], midnight, z).astimezone(UTC) for z in zones)
+    end = local_days[-1] + timedelta(days=1)
+    hi = max(datetime.combine(end, midnight, z).astimezone(UTC) for z in zones)
+    lo, hi = lo - margin, hi + margin
+    return [lo.date() + timedelta(days=k) for k in range((hi.date() - lo.date()).days + 1)]
 
 
 def _chunks(days: list[date], size: int) -> list[list[date]]:
