@@ -6,8 +6,9 @@ reporting every minute give the same kWh. Each reading stands for the time until
 device's next reading, capped at `max_gap_s`: a silent device is not assumed to have
 kept running through a gap. The last reading of a device stands for its median interval.
 
-Speed: only narrow keys are sorted, by a hash of the device id rather than its name;
-every per-state sum is a plain column sum (seconds where the state holds, else 0).
+Speed: only narrow keys are sorted, by a hash of the device id rather than its name, and
+the intervals found are scattered back to their rows rather than sorted back; every
+per-state sum is a plain column sum (seconds where the state holds, else 0).
 """
 
 from __future__ import annotations
@@ -53,6 +54,7 @@ def bucket_readings(readings: pl.LazyFrame, max_gap_s: float) -> pl.LazyFrame:
         frame.lazy()
         .select("_row", "_dev", "ts")
         .sort("_dev", "ts")
+        .with_columns(pl.col("_dev").set_sorted())  # the first sort key: windows by slices
         .with_columns(_dt_s=_interval_s(max_gap_s), minute=pl.col("ts").dt.truncate("1m"))
         .with_columns(
             _shared=(
@@ -62,11 +64,20 @@ def bucket_readings(readings: pl.LazyFrame, max_gap_s: float) -> pl.LazyFrame:
         )
         .collect()
     )
-    aligned = keys.lazy().sort("_row").select("_dt_s", "minute")
-    per_row = _per_row_columns(pl.concat([frame.lazy(), aligned], how="horizontal"))
+    per_row = _per_row_columns(
+        frame.with_columns(
+            _unsorted(keys["_dt_s"], keys["_row"]), minute=pl.col("ts").dt.truncate("1m")
+        ).lazy()
+    )
     shared = keys["_shared"].any()
     buckets = _group(per_row) if shared else per_row.select(*_BUCKET_COLUMNS)
     return _derive(buckets.drop("_dev"))
+
+
+def _unsorted(values: pl.Series, rows: pl.Series) -> pl.Series:
+    """`values` put back at their original `rows` (a permutation): a scatter, not a sort."""
+    empty = pl.repeat(None, len(values), dtype=values.dtype, eager=True).alias(values.name)
+    return empty.scatter(rows, values)
 
 
 def _compact(frame: pl.DataFrame) -> pl.DataFrame:
