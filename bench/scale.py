@@ -163,6 +163,10 @@ def _settings(work: Path) -> object:
 
 
 def child(args: argparse.Namespace) -> None:
+    import duckdb  # noqa: F401  (imports are not what is measured)
+
+    import wattline.jobs  # noqa: F401
+
     started = time.perf_counter()
     work = args.work
     if args.child == "land":
