@@ -51,9 +51,8 @@ def bucket_readings(readings: pl.LazyFrame, max_gap_s: float) -> pl.LazyFrame:
         readings.with_row_index("_row").with_columns(_dev=pl.col("device_id").hash()).collect()
     )
     keys = (
-        frame.lazy()
-        .select("_row", "_dev", "ts")
-        .sort("_dev", "ts")
+        _by_device_then_time(frame.select("_row", "_dev", "ts"))
+        .lazy()
         .with_columns(pl.col("_dev").set_sorted())  # the first sort key: windows by slices
         .with_columns(_dt_s=_interval_s(max_gap_s), minute=pl.col("ts").dt.truncate("1m"))
         .with_columns(
@@ -72,6 +71,17 @@ def bucket_readings(readings: pl.LazyFrame, max_gap_s: float) -> pl.LazyFrame:
     shared = keys["_shared"].any()
     buckets = _group(per_row) if shared else per_row.select(*_BUCKET_COLUMNS)
     return _derive(buckets.drop("_dev"))
+
+
+def _by_device_then_time(keys: pl.DataFrame) -> pl.DataFrame:
+    """Rows in (device, ts) order. The lake stores each file sorted by (device_id, ts) and
+    lists files in date order, so a stable sort on the device code alone (a radix sort,
+    about 2.5x faster than sorting two keys) usually suffices; whether it did is checked,
+    and anything else gets the full two-key sort."""
+    ordered = keys.sort("_dev", maintain_order=True)
+    dev, ts = pl.col("_dev"), pl.col("ts")
+    in_time = ordered.select(((dev != dev.shift(1)) | (ts >= ts.shift(1))).fill_null(True).all())
+    return ordered if in_time.item() else keys.sort("_dev", "ts")
 
 
 def _unsorted(values: pl.Series, rows: pl.Series) -> pl.Series:

@@ -35,6 +35,34 @@ def test_one_hertz_and_one_per_minute_give_the_same_energy() -> None:
     )
 
 
+def test_rows_in_any_order_give_the_same_buckets_as_rows_in_lake_order() -> None:
+    """Lake order (device, ts) takes the stable one-key sort; shuffled rows, or files whose
+    times interleave, must take the full sort and give the same buckets."""
+    rows = [
+        {"device_id": d, "ts": T0 + timedelta(minutes=m, seconds=7 * k), "power_kw": 10.0 + m}
+        for k, d in enumerate(("a", "b", "c"))
+        for m in (0, 1, 2, 4, 9, 10, 11)
+    ]
+    lake_order = bucket_readings(readings(rows), max_gap_s=300).collect()
+    shuffled = bucket_readings(
+        readings(rows).collect().sample(fraction=1.0, shuffle=True, seed=3).lazy(), max_gap_s=300
+    ).collect()
+    later_file_first = bucket_readings(readings(rows[10:] + rows[:10]), max_gap_s=300).collect()
+    key = ["device_id", "minute"]
+    assert lake_order.height == 21
+    assert shuffled.sort(key).equals(lake_order.sort(key))
+    assert later_file_first.sort(key).equals(lake_order.sort(key))
+    assert lake_order.filter(pl.col("device_id") == "a")["observed_s"].to_list() == [
+        60.0,
+        60.0,
+        120.0,
+        300.0,
+        60.0,
+        60.0,
+        60.0,
+    ]
+
+
 def test_a_gap_is_not_bridged() -> None:
     minutes = [0, 1, 2, 3, 4, 180]
     rows = [{"device_id": "a", "ts": T0 + timedelta(minutes=m), "power_kw": 30.0} for m in minutes]
