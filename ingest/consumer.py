@@ -74,8 +74,9 @@ class Consumer:
     def prepare(self) -> None:
         ensure_catalog(self.settings.catalog.path, self.lake, strict=False)
         self._batch_no = self.lake.next_batch(self.writer)
-        newest = sorted(self.lake.part_files(READINGS, self.writer), reverse=True)
-        self._recent = RecentKeys.rebuild(self.settings.ingest.dedup_keys, (p for _, p in newest))
+        self._recent = RecentKeys.rebuild(
+            self.settings.ingest.dedup_keys, self.lake.recent_files_first(READINGS, self.writer)
+        )
 
     def stop(self) -> None:
         self._stop.set()

@@ -6,7 +6,8 @@ killed between PUBACK and trimming its spool sends a batch twice; a broker resta
 resends unacked messages. In every case the first copy landed *recently*, in this
 writer's newest files. So the index holds the keys of the last `capacity` landed
 readings (exact, no hashing, so no reading is ever mistaken for another) and is
-rebuilt from this writer's newest files at start-up.
+rebuilt at start-up from this writer's newest files, then the newest compacted files
+(compaction may have merged the writer's last files while it was down).
 
 A replay older than the index (a gateway re-sending a spool after days) is caught
 later by compaction, which deduplicates each partition (warehouse/compact.py).

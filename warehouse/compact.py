@@ -2,17 +2,18 @@
 
 A consumer lands one small file per flush and partition, so a day at 1 s flushes
 holds tens of thousands of files and every query pays to open them. Compaction
-rewrites a settled partition (a UTC date before today whose newest file is older than
-`settle_s`) as one file sorted by (device_id, ts), with duplicates removed, and swaps
-it in so that a reader never sees a partition twice or half:
+merges a partition's settled files (those older than `settle_s`; today's too, so the
+current day never piles up more than `settle_s` of small files) into one file sorted
+by (device_id, ts), with duplicates removed, and swaps it in so that a reader never
+sees a partition twice or half:
 
-1. read every data file of ``date=D`` (oldest landing first), drop repeated keys
+1. read the settled data files of ``date=D`` (oldest landing first), drop repeated keys
    (the first landed copy wins; copies whose values differ are counted as conflicts
    and logged), sort, and write ``compact-<generation>.parquet`` into
    ``<table>/_staging/date=D.<generation>/`` (fsynced, invisible to the ``date=*`` glob);
 2. under the table's exclusive lock (writers hold it shared while renaming a file
    into a partition), list ``date=D`` again and hard-link any file that landed since
-   step 1 into the staging directory, so late readings are never left behind;
+   step 1 into the staging directory, so fresh and late files are never left behind;
 3. exchange the two directories in one ``renameat2(RENAME_EXCHANGE)``: a reader's
    listing of ``date=D`` sees the old file set or the new one, never a mix;
 4. move the old directory to ``<table>/_trash/`` and delete it after `grace_s`.
@@ -20,13 +21,14 @@ it in so that a reader never sees a partition twice or half:
 What the swap cannot give a reader: DuckDB lists a glob when a query starts and
 opens the files as it scans, so a query that listed the old files before the swap
 and reaches them after it fails with "No such file or directory" (tested). It never
-returns a wrong number; it can be rerun. Compaction therefore touches only settled
-days, once each.
+returns a wrong number; it can be rerun. Each run swaps a partition only when it has at
+least two settled files, so a day is swapped about once per run while it is written to
+and never again once it is one file.
 
 Retention: with ``retention_days`` > 0, partitions older than that many days before
 today are moved to the trash the same way, and deleted after the grace period.
-Compaction of a day that has a compacted file and nothing else is a no-op, so
-running it every hour costs a directory listing.
+A day that is one file is left alone, so running maintenance every hour costs a
+directory listing per day.
 """
 
 from __future__ import annotations
@@ -127,20 +129,24 @@ def maintain(
                         _expire(lake, table, partition, now)
                         report.expired.append((table, day))
             for partition in sorted(lake.partitions(table)):
-                if _day(partition) < today and _needs_compaction(partition, now, settle_s):
-                    report.compacted.append(compact_partition(lake, table, partition))
+                settled = _settled_files(partition, now, settle_s)
+                if len(settled) >= 2:
+                    report.compacted.append(compact_partition(lake, table, partition, settled))
             report.purged += _purge(lake, table, now, grace_s)
     log.info(report.summary())
     return report
 
 
-def compact_partition(lake: Lake, table: str, partition: Path) -> PartitionReport:
-    """Rewrite one partition as one deduplicated, sorted file and swap it in atomically.
+def compact_partition(
+    lake: Lake, table: str, partition: Path, files: list[Path] | None = None
+) -> PartitionReport:
+    """Merge `files` (default: all) of one partition into one deduplicated, sorted file
+    and swap the partition atomically; other files are carried over as they are.
 
     The caller holds the table's compactor lock (see `maintain`).
     """
     started = time.perf_counter()
-    inputs = _landing_order(partition)
+    inputs = _landing_order(files if files is not None else _data_files(partition))
     frame = pl.read_parquet([str(p) for p in inputs], hive_partitioning=False)
     kept, duplicates, conflicts = _dedupe(frame, KEYS[table])
     kept = kept.sort(list(SORT[table]), maintain_order=True)
@@ -191,19 +197,18 @@ def compact_partition(lake: Lake, table: str, partition: Path) -> PartitionRepor
     return result
 
 
-def _needs_compaction(partition: Path, now: float, settle_s: float) -> bool:
-    files = [p for p in partition.iterdir() if is_data_file(p.name)]
-    if not files:
-        return False
-    if len(files) == 1:  # one file is already compact (and deduplicated when it landed)
-        return False
-    newest = max(p.stat().st_mtime for p in files)
-    return now - newest >= settle_s
+def _data_files(partition: Path) -> list[Path]:
+    return [p for p in partition.iterdir() if is_data_file(p.name)]
 
 
-def _landing_order(partition: Path) -> list[Path]:
+def _settled_files(partition: Path, now: float, settle_s: float) -> list[Path]:
+    """Data files nothing has touched for `settle_s` (one file alone is already compact
+    and was deduplicated when it landed, so it is never rewritten by itself)."""
+    return [p for p in _data_files(partition) if now - p.stat().st_mtime >= settle_s]
+
+
+def _landing_order(files: list[Path]) -> list[Path]:
     """Compacted files first (they hold the oldest landings), then parts by mtime, name."""
-    files = [p for p in partition.iterdir() if is_data_file(p.name)]
     return sorted(
         files,
         key=lambda p: (not p.name.startswith("compact-"), p.stat().st_mtime_ns, p.name),

@@ -148,6 +148,13 @@ class Lake:
                 if match and (writer is None or match["writer"] == writer):
                     yield int(match["batch"]), path
 
+    def recent_files_first(self, table: str, writer: str) -> list[Path]:
+        """A writer's own files, newest batch first, then compacted files, newest first:
+        where the keys of a writer's recent landings are (compaction may have merged them)."""
+        own = [p for _, p in sorted(self.part_files(table, writer), reverse=True)]
+        merged = [p for p in self.data_files(table) if p.name.startswith("compact-")]
+        return own + sorted(merged, key=lambda p: p.stat().st_mtime_ns, reverse=True)
+
     def next_batch(self, writer: str) -> int:
         numbers = [n for table in (READINGS, QUARANTINE) for n, _ in self.part_files(table, writer)]
         return max(numbers, default=0) + 1

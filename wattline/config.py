@@ -88,9 +88,9 @@ class IngestSettings:
 @dataclass(frozen=True)
 class LakeSettings:
     root: Path = Path("data/lake")
-    # Compaction (warehouse/compact.py) rewrites a past UTC day once no file has landed
-    # in it for this long; `wattline lake maintain` and `wattline jobs run` run it.
-    compact_settle_s: float = 3600.0
+    # Compaction (warehouse/compact.py) merges a day's files once they are this old
+    # (today's too); `wattline lake maintain` and `wattline jobs run` run it.
+    compact_settle_s: float = 600.0
     # Delete readings and quarantine partitions older than this many days; 0 keeps all.
     retention_days: int = 0
     # Replaced or expired directories stay this long for queries already reading them.

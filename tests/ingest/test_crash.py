@@ -138,3 +138,46 @@ def _paced(publisher: Publisher, items: list[tuple[str, bytes]], seconds: float)
     for start in range(0, len(items), chunk):
         publisher.publish_many(items[start : start + chunk])
         time.sleep(seconds / 60)
+
+
+def test_a_restart_after_compaction_merged_the_unacked_file_still_drops_redeliveries(
+    broker: Broker, site: str, tmp_path: Path
+) -> None:
+    """The consumer dies after writing its 2nd file and before acking it; while it is down,
+    compaction merges both files away. The restarted consumer must still know those keys
+    (its index is rebuilt from compacted files too) and drop the broker's redeliveries."""
+    from datetime import UTC, datetime
+
+    from warehouse.compact import maintain
+    from warehouse.lake import READINGS, Lake
+
+    settings = settings_for(broker, tmp_path, site)
+    config = write_toml(settings, tmp_path / "wattline.toml")
+    log = tmp_path / "consumer.log"
+    items = stream(site, messages=400, per_message=10)
+    consumer = ConsumerProcess(config, log, failpoint="after_write:2")
+    consumer.wait_connected()
+    publisher = Publisher(broker)
+    publisher.publish_many(items[:100])
+    assert wait_landed(settings.lake.root, site, 1000)[0] >= 1000
+    publisher.publish_many(items[100:200])
+    assert consumer.process.wait(30) == 137  # the 2nd file is durable, its acks never left
+    lake = Lake(settings.lake.root)
+    report = maintain(
+        lake,
+        today=datetime.now(UTC).date(),
+        now=time.time(),
+        settle_s=0,
+        retention_days=0,
+        grace_s=0,
+    )
+    assert report.compacted and not list(lake.part_files(READINGS)), "the parts were merged"
+    consumer = ConsumerProcess(config, log)
+    consumer.wait_connected()
+    publisher.publish_many(items[200:])
+    publisher.close()
+    wait_landed(settings.lake.root, site, 4000)
+    assert consumer.terminate() == 0
+    assert landed(settings.lake.root, site) == (4000, 4000)
+    stopped = re.findall(r"consumer stopped .* duplicates=(\d+)", log.read_text())
+    assert stopped and int(stopped[-1]) > 0, "the redelivered readings were recognised"

@@ -116,17 +116,35 @@ def test_a_day_of_small_files_becomes_one_sorted_file_and_the_first_landing_wins
     assert len(list((lake.table_dir(READINGS) / TRASH).iterdir())) == 1
 
 
-def test_compaction_is_a_no_op_once_done_and_skips_today_and_unsettled_days(lake: Lake) -> None:
+def test_settled_files_are_merged_fresh_ones_carried_over_and_one_file_left_alone(
+    lake: Lake,
+) -> None:
     for day in (DAY, TODAY):
-        for batch in (1, 2):
+        for batch in (1, 2, 3):
             lake.write_partitioned(
                 READINGS, readings(["m-1"], start_of(day, batch), 5), "ts", "c", batch
             )
+    now = time.time()
+    for path in lake.data_files(READINGS):  # batches 1 and 2 landed two hours ago
+        if not path.name.endswith("3.parquet"):
+            os.utime(path, (now - 7200, now - 7200))
 
-    assert [p.day for p in run(lake, settle_s=3600).compacted] == []
-    assert [p.day for p in run(lake).compacted] == [DAY]
-    assert run(lake).compacted == []
-    assert len(files(lake, READINGS, TODAY)) == 2
+    assert run(lake, now=now, settle_s=3 * 3600).compacted == []
+    report = run(lake, now=now, settle_s=3600)  # today too: the current day must not pile up
+    assert [(p.day, p.files_in, p.late_files) for p in report.compacted] == [
+        (DAY, 2, 1),
+        (TODAY, 2, 1),
+    ]
+    for day in (DAY, TODAY):
+        names = files(lake, READINGS, day)
+        assert (
+            len(names) == 2 and names[0].startswith("compact-") and names[1].endswith("3.parquet")
+        )
+    assert run(lake, now=now, settle_s=3600).compacted == []  # the fresh file is not settled
+    assert [p.files_in for p in run(lake, now=now + 3700, settle_s=3600).compacted] == [2, 2]
+    assert run(lake, now=now + 3700, settle_s=0).compacted == []  # one file: left alone
+    total = sum(pl.read_parquet(p).height for p in lake.data_files(READINGS))
+    assert total == 2 * 3 * 5
 
 
 def test_trash_is_purged_after_the_grace_period_only(lake: Lake) -> None:
