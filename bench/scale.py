@@ -119,15 +119,17 @@ def land_month(work: Path, n: int, days: int) -> None:
     results.save_state(results.readings_files())
 
 
-def land_small_files(work: Path, n: int, day: date, files: int) -> None:
+def land_small_files(work: Path, n: int, day: date, files: int) -> int:
     from warehouse.lake import READINGS, Lake
 
     lake = Lake(work / "lake")
     frame = day_readings(devices_frame(n), day).sort("ts", "device_id")
-    step = math.ceil(frame.height / files)
+    written = 0
     for k in range(files):
-        part = frame.slice(k * step, step).sort("device_id", "ts")
-        lake.write_partitioned(READINGS, part, "ts", "consumer", 10_000 + k)
+        lo, hi = k * frame.height // files, (k + 1) * frame.height // files
+        part = frame.slice(lo, hi - lo).sort("device_id", "ts")
+        written += len(lake.write_partitioned(READINGS, part, "ts", "consumer", 10_000 + k))
+    return written
 
 
 def step_query(work: Path, first: date, last: date) -> str:
@@ -174,8 +176,8 @@ def child(args: argparse.Namespace) -> None:
         detail = f"{args.devices * args.days * 1440:,} readings in {args.days} day files"
     elif args.child == "small":
         day = FIRST + timedelta(args.days)
-        land_small_files(work, args.devices, day, args.small_files)
-        detail = f"{args.devices * 1440:,} readings in {args.small_files} files"
+        files = land_small_files(work, args.devices, day, args.small_files)
+        detail = f"{args.devices * 1440:,} readings in {files} files"
     elif args.child == "query":
         first = date.fromisoformat(args.first)
         detail = step_query(work, first, first + timedelta(days=29))
