@@ -135,10 +135,13 @@ def bare_ceiling(broker: Broker, site: str, items: list[tuple[str, bytes]]) -> f
     return float(line[1]) - started
 
 
+BATCH_READINGS = 200_000  # --batch-readings
+
+
 def write_config(path: Path, broker: Broker, work: Path, site: str, batch_messages: int) -> Path:
     path.write_text(
         f'[mqtt]\nport = {broker.port}\nclient_id = "bench-{site}"\ntopic = "telemetry/{site}/#"\n'
-        f"[ingest]\nbatch_max_messages = {batch_messages}\nbatch_max_readings = 200000\n"
+        f"[ingest]\nbatch_max_messages = {batch_messages}\nbatch_max_readings = {BATCH_READINGS}\n"
         f'flush_interval_s = 0.5\n[lake]\nroot = "{work / "lake"}"\n'
         f'[catalog]\npath = "{work / "catalog.duckdb"}"\n'
     )
@@ -276,12 +279,18 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--messages", type=int, default=100_000, help="messages, 1-reading shape")
     parser.add_argument("--batch-messages", type=int, default=20_000)
+    parser.add_argument(
+        "--batch-readings", type=int, default=200_000, help="ingest.batch_max_readings"
+    )
     args = parser.parse_args()
+    global BATCH_READINGS
+    BATCH_READINGS = args.batch_readings
     work = Path(tempfile.mkdtemp(prefix="wattline-bench-"))
     broker = make_broker(work / "broker")
     broker.start()
     print(
         f"broker: {broker.kind}; python {sys.version.split()[0]}; cores {os.cpu_count()}; "
+        f"batch_max_messages {args.batch_messages}, batch_max_readings {args.batch_readings}; "
         f"work dir {work}"
     )
     try:
