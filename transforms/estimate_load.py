@@ -80,15 +80,25 @@ def estimate_load(
         with_running.select(needed).filter(judged).lazy(), curves
     ).collect()
     idle = pl.col("idle_no_load").fill_null(False) | (pl.col("beta") < t.idle_beta)
-    return (
-        with_running.hstack(_scatter(estimates.select(amo_motor_frame.LOAD_COLUMNS), judged))
-        .with_columns(
-            _rotodynamic(),
-            idle=pl.when(pl.lit(judged)).then(idle.fill_null(False)).otherwise(False),
-        )
-        .with_columns(_compressor(t), *_transformer())  # null on motor-driven rows
-        .lazy()
-    )
+    kinds = set(with_running.get_column("kind").unique().drop_nulls().to_list())
+    with_loads = with_running.hstack(
+        _scatter(estimates.select(amo_motor_frame.LOAD_COLUMNS), judged)
+    ).with_columns(idle=pl.when(pl.lit(judged)).then(idle.fill_null(False)).otherwise(False))
+    return with_loads.with_columns(  # each null on other kinds' rows
+        *_for_kinds(with_loads, kinds & {"pump", "fan"}, [_rotodynamic()]),
+        *_for_kinds(with_loads, kinds & {"compressor"}, [_compressor(t)]),
+        *_for_kinds(with_loads, kinds & {"transformer"}, _transformer()),
+    ).lazy()
+
+
+def _for_kinds(frame: pl.DataFrame, present: set[str], exprs: list[pl.Expr]) -> list[pl.Expr]:
+    """`exprs`, or, when no row is of the kinds they are for, the same columns as scalar
+    nulls (a scalar column costs no memory, and later steps keep it scalar); a column
+    they would only overwrite for those kinds is left as it is."""
+    if present:
+        return exprs
+    schema = frame.lazy().select(exprs).collect_schema()
+    return [pl.lit(None, t).alias(n) for n, t in schema.items() if n not in frame.columns]
 
 
 def _with_nameplate(frame: pl.DataFrame, nameplate: pl.DataFrame) -> pl.DataFrame:
