@@ -115,3 +115,15 @@ def test_site_missing_from_the_registry_uses_utc_days() -> None:
     )
     tagged = tag_local_time(bucket_readings(readings(rows), 300), empty).collect()
     assert tagged["day"].to_list() == [date(2026, 11, 21)]
+
+
+def test_device_ranges_cover_every_device_once_registered_or_not() -> None:
+    from transforms.daily import device_ranges
+
+    registry = pl.DataFrame({"device_id": [f"m{i:02d}" for i in range(10)]})
+    seen = pl.DataFrame({"device_id": ["", "a", "m00", "m03", "m031", "m05", "m09", "zz"]})
+    for per_pass in (1, 3, 4, 10, 50):
+        ranges = device_ranges(registry, per_pass)
+        hits = [d for r in ranges for d in seen.filter(r)["device_id"].to_list()]
+        assert sorted(hits) == sorted(seen["device_id"].to_list()), per_pass
+        assert len(ranges) == max(1, -(-10 // per_pass)), per_pass

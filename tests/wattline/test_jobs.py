@@ -202,7 +202,9 @@ def test_transformers_are_zoned_by_losses_not_motor_bands(week: Settings) -> Non
     ]
 
 
-def test_smaller_chunks_give_the_same_tables(week: Settings, tmp_path: Path) -> None:
+def test_smaller_chunks_of_days_and_devices_give_the_same_tables(
+    week: Settings, tmp_path: Path
+) -> None:
     import shutil
     from dataclasses import replace
 
@@ -212,7 +214,7 @@ def test_smaller_chunks_give_the_same_tables(week: Settings, tmp_path: Path) -> 
         week,
         lake=LakeSettings(copy),
         catalog=CatalogSettings(tmp_path / "c.duckdb"),
-        analytics=replace(week.analytics, chunk_days=1),
+        analytics=replace(week.analytics, chunk_days=1, devices_per_pass=3),
     )
     run_jobs(small, full=True)
     for name in ("load_factor", "rule_evaluations"):
