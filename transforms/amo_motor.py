@@ -368,14 +368,21 @@ def motor_curves(nameplates: Mapping[str, MotorNameplate]) -> pl.DataFrame:
 
     A plant has many identical motors, so each distinct nameplate is modelled once.
     """
-    curves: dict[MotorNameplate, pl.DataFrame] = {}
-    frames = []
-    for device, np in nameplates.items():
-        if np not in curves:
-            curves[np] = motor_curve(np)
-        frames.append(curves[np].select(pl.lit(device, pl.String).alias("device_id"), pl.all()))
-    empty = pl.DataFrame(schema={"device_id": pl.String, **CURVE_SCHEMA})
-    return pl.concat(frames) if frames else empty
+    index: dict[MotorNameplate, int] = {}
+    curves = []
+    for np in nameplates.values():
+        if np not in index:
+            index[np] = len(index)
+            curves.append(motor_curve(np).with_columns(_np=pl.lit(index[np], pl.UInt32)))
+    if not curves:
+        return pl.DataFrame(schema={"device_id": pl.String, **CURVE_SCHEMA})
+    owners = pl.DataFrame(
+        {
+            "device_id": pl.Series(list(nameplates), dtype=pl.String),
+            "_np": pl.Series([index[np] for np in nameplates.values()], dtype=pl.UInt32),
+        }
+    )
+    return owners.join(pl.concat(curves), on="_np", maintain_order="left_right").drop("_np")
 
 
 def nameplates_from_registry(
