@@ -31,12 +31,16 @@ P_ATM_KPA = 101.325
 
 
 def specific_power_kw_per_m3min(input_power_kw: float, flow_m3h: float) -> float:
-    """Package specific power kW/(m³/min) = input power / FAD (§5.2; GB 19153-2019 §3.3)."""
-    return input_power_kw / (flow_m3h / 60.0)
+    """Package specific power kW/(m³/min) = input power / FAD (§5.2; GB 19153-2019 §3.3).
+
+    Written P·60/Q, not P/(Q/60): Polars' optimiser rewrites the latter into the former
+    in some runs and not in others, which changed the last bit between reruns.
+    """
+    return input_power_kw * 60.0 / flow_m3h
 
 
 def specific_power_kw_per_m3min_expr(input_power_kw: ExprLike, flow_m3h: ExprLike) -> pl.Expr:
-    return _x(input_power_kw) / (_x(flow_m3h) / 60.0)
+    return _x(input_power_kw) * 60.0 / _x(flow_m3h)
 
 
 def kw_per_100cfm(specific_power_kw_per_m3min: float) -> float:

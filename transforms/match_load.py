@@ -165,7 +165,7 @@ def match_load(estimated: pl.LazyFrame, t: Thresholds) -> pl.LazyFrame:
             zone=_zone(t),
             leak_fraction=_leak_fraction(t),
             specific_power_kw_per_m3min=pl.when(c("loaded_flow_m3") > 0).then(
-                c("loaded_energy_kwh") / (c("loaded_flow_m3") / 60.0)
+                c("loaded_energy_kwh") * 60.0 / c("loaded_flow_m3")  # as compressor.py writes it
             ),
         )
         .drop("_calendar", "_w", "_wb", "_run_kwh", *[f"_n_{m}" for m in LOAD_METHODS])
