@@ -31,6 +31,7 @@ import tempfile
 import time
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
@@ -73,7 +74,6 @@ def devices_frame(n: int) -> pl.DataFrame:
 
 def readings_frame(devices: pl.DataFrame, minutes: int) -> pl.DataFrame:
     """β per device between 0.15 and 0.95, noise per minute, stopped 8 h a day."""
-    from schemas.readings import READING_SCHEMA
 
     n = devices.height
     grid = pl.DataFrame({"d": pl.int_range(n, eager=True)}).join(
@@ -108,22 +108,29 @@ def readings_frame(devices: pl.DataFrame, minutes: int) -> pl.DataFrame:
         "voltage_v",
         "power_factor",
     )
+    return as_readings(full)
+
+
+def as_readings(frame: pl.DataFrame) -> pl.DataFrame:
+    """Measured columns to the lake's readings schema: the rest null, received at ts."""
+    from schemas.readings import READING_SCHEMA
+
     missing = [
         pl.lit(None, dtype=t).alias(c)
         for c, t in READING_SCHEMA.items()
-        if c not in full.columns and c != "received_at"
+        if c not in frame.columns and c != "received_at"
     ]
     return (
-        full.with_columns(missing, received_at=pl.col("ts"))
+        frame.with_columns(missing, received_at=pl.col("ts"))
         .select(READING_SCHEMA.names())
-        .cast(READING_SCHEMA)
-    )  # type: ignore[arg-type]
+        .cast(READING_SCHEMA)  # type: ignore[arg-type]
+    )
 
 
-def prepare(work: Path, n: int, minutes: int) -> list[date]:
-    from warehouse.lake import READINGS, Lake, write_atomic
+def write_registry(lake: Any, n: int) -> pl.DataFrame:
+    """`n` motors and their one site (Asia/Shanghai) in the lake's registry; the devices."""
+    from warehouse.lake import write_atomic
 
-    lake = Lake(work / "lake")
     lake.prepare()
     devices = devices_frame(n)
     write_atomic(devices, lake.registry_path("devices"))
@@ -138,6 +145,14 @@ def prepare(work: Path, n: int, minutes: int) -> list[date]:
         }
     )
     write_atomic(sites, lake.registry_path("sites"))
+    return devices
+
+
+def prepare(work: Path, n: int, minutes: int) -> list[date]:
+    from warehouse.lake import READINGS, Lake
+
+    lake = Lake(work / "lake")
+    devices = write_registry(lake, n)
     readings = readings_frame(devices, minutes).sort("device_id", "ts")
     lake.write_partitioned(READINGS, readings, "ts", "bench", 1)
     first = (T0 + timedelta(hours=8)).date()

@@ -38,7 +38,7 @@ sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "bench"))
 
 import polars as pl  # noqa: E402
-from analytics import devices_frame  # noqa: E402
+from analytics import as_readings, devices_frame, write_registry  # noqa: E402
 
 FIRST = date(2026, 10, 1)
 QUERY = """
@@ -57,8 +57,6 @@ def day_readings(devices: pl.DataFrame, day: date) -> pl.DataFrame:
 
     Load factor per device between 0.15 and 0.95 with noise; stopped 8 h a day.
     """
-    from schemas.readings import READING_SCHEMA
-
     n = devices.height
     i = pl.int_range(n * 1440, eager=True)
     d, m = i // 1440, i % 1440
@@ -79,38 +77,16 @@ def day_readings(devices: pl.DataFrame, day: date) -> pl.DataFrame:
             "power_factor": pl.repeat(0.84, n * 1440, eager=True),
         }
     )
-    missing = [
-        pl.lit(None, dtype=t).alias(c)
-        for c, t in READING_SCHEMA.items()
-        if c not in frame.columns and c != "received_at"
-    ]
-    return (
-        frame.with_columns(missing, received_at=pl.col("ts"))
-        .select(READING_SCHEMA.names())
-        .cast(READING_SCHEMA)  # type: ignore[arg-type]
-    )
+    return as_readings(frame)
 
 
 def land_month(work: Path, n: int, days: int) -> None:
     from warehouse.catalog import ensure_catalog
-    from warehouse.lake import READINGS, Lake, write_atomic
+    from warehouse.lake import READINGS, Lake
     from warehouse.results import Results
 
     lake = Lake(work / "lake")
-    lake.prepare()
-    devices = devices_frame(n)
-    write_atomic(devices, lake.registry_path("devices"))
-    sites = pl.DataFrame(
-        {
-            "site": ["plant"],
-            "timezone": ["Asia/Shanghai"],
-            "tariff_per_kwh": [0.75],
-            "currency": ["CNY"],
-            "emission_kg_per_kwh": [0.5306],
-            "shift_calendar": ["Mon-Fri 08:00-20:00"],
-        }
-    )
-    write_atomic(sites, lake.registry_path("sites"))
+    devices = write_registry(lake, n)
     for k in range(days):
         lake.write_partitioned(READINGS, day_readings(devices, FIRST + timedelta(k)), "ts", "b", k)
     ensure_catalog(work / "wattline.duckdb", lake)

@@ -41,18 +41,20 @@ def readings(
         for d in devices
         for m in range(minutes)
     ]
-    frame = pl.DataFrame(rows).with_columns(site=pl.lit("plant-sh"))
-    return (
-        frame.with_columns(
-            [
-                pl.lit(None, dtype).alias(name)
-                for name, dtype in READING_SCHEMA.items()
-                if name not in frame.columns
-            ]
-        )
-        .select(READING_SCHEMA.names())
-        .cast(READING_SCHEMA)
+    return conform(pl.DataFrame(rows).with_columns(site=pl.lit("plant-sh")), READING_SCHEMA)
+
+
+def conform(frame: pl.DataFrame, schema: pl.Schema) -> pl.DataFrame:
+    """`frame` with the schema's other columns as nulls, in the schema's order and types."""
+    missing = [pl.lit(None, t).alias(n) for n, t in schema.items() if n not in frame.columns]
+    return frame.with_columns(missing).select(schema.names()).cast(schema)
+
+
+def quarantined(ids: list[str], at: datetime) -> pl.DataFrame:
+    frame = pl.DataFrame(
+        {"received_at": [at] * len(ids), "reason": ["bad_json"] * len(ids), "quarantine_id": ids}
     )
+    return conform(frame, QUARANTINE_SCHEMA)
 
 
 def start_of(day: date, hour: int = 0) -> datetime:
@@ -164,20 +166,7 @@ def test_trash_is_purged_after_the_grace_period_only(lake: Lake) -> None:
 def test_retention_expires_old_days_of_readings_and_quarantine(lake: Lake) -> None:
     for day in (date(2026, 9, 1), date(2026, 9, 9), date(2026, 9, 10)):
         lake.write_partitioned(READINGS, readings(["m-1"], start_of(day), 5), "ts", "c", 1)
-        q = pl.DataFrame(
-            {"received_at": [start_of(day)], "reason": ["bad_json"], "quarantine_id": [f"q{day}"]}
-        )
-        q = (
-            q.with_columns(
-                [
-                    pl.lit(None, t).alias(n)
-                    for n, t in QUARANTINE_SCHEMA.items()
-                    if n not in q.columns
-                ]
-            )
-            .select(QUARANTINE_SCHEMA.names())
-            .cast(QUARANTINE_SCHEMA)
-        )
+        q = quarantined([f"q{day}"], start_of(day))
         lake.write_partitioned(QUARANTINE, q, "received_at", "c", 1)
 
     report = run(lake, today=date(2026, 10, 10), retention_days=30, grace_s=0)
@@ -194,28 +183,12 @@ def test_retention_expires_old_days_of_readings_and_quarantine(lake: Lake) -> No
 
 
 def test_quarantine_keeps_one_row_per_quarantine_id(lake: Lake) -> None:
-    def q(ids: list[str]) -> pl.DataFrame:
-        f = pl.DataFrame(
-            {
-                "received_at": [start_of(DAY)] * len(ids),
-                "reason": ["bad_json"] * len(ids),
-                "quarantine_id": ids,
-            }
-        )
-        return (
-            f.with_columns(
-                [
-                    pl.lit(None, t).alias(n)
-                    for n, t in QUARANTINE_SCHEMA.items()
-                    if n not in f.columns
-                ]
-            )
-            .select(QUARANTINE_SCHEMA.names())
-            .cast(QUARANTINE_SCHEMA)
-        )
-
-    lake.write_partitioned(QUARANTINE, q(["a", "b"]), "received_at", "c", 1)
-    lake.write_partitioned(QUARANTINE, q(["b", "c"]), "received_at", "c", 2)
+    lake.write_partitioned(
+        QUARANTINE, quarantined(["a", "b"], start_of(DAY)), "received_at", "c", 1
+    )
+    lake.write_partitioned(
+        QUARANTINE, quarantined(["b", "c"], start_of(DAY)), "received_at", "c", 2
+    )
     (part,) = [p for p in run(lake).compacted if p.table == QUARANTINE]
     assert (part.rows_in, part.rows_out, part.duplicates) == (4, 3, 1)
 
