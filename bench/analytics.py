@@ -16,7 +16,9 @@ about 3.5 days) through the warehouse code path, then times, each in its own pro
     out what only (a) does: the rule verdicts, GB 12497 state and right-sizing (which run
     on the small device-day table) and the columns of other equipment kinds.
 
-Prints seconds and peak RSS for each. Asserts nothing.
+Prints seconds and peak RSS for each. Asserts nothing. `--check` instead lands a small
+run (use --devices 100 --minutes 3000) and compares the two engines' device-day tables
+column by column (exit 1 unless equal within 1e-11 relative), so the race stays fair.
 """
 
 from __future__ import annotations
@@ -159,7 +161,7 @@ def prepare(work: Path, n: int, minutes: int) -> list[date]:
     return [first + timedelta(days=i) for i in range(math.ceil(minutes / 1440) + 1)]
 
 
-def run_polars(work: Path, days: list[date]) -> int:
+def polars_tables(work: Path, days: list[date]) -> tuple[pl.DataFrame, pl.DataFrame]:
     from transforms.daily import analyse_days
     from transforms.thresholds import Thresholds
 
@@ -167,7 +169,11 @@ def run_polars(work: Path, days: list[date]) -> int:
     devices = pl.read_parquet(lake / "registry" / "devices.parquet")
     sites = pl.read_parquet(lake / "registry" / "sites.parquet")
     readings = pl.scan_parquet(str(lake / "readings" / "date=2*" / "*.parquet"))
-    load_factor, evaluations = analyse_days(readings, devices, sites, Thresholds(), days)
+    return analyse_days(readings, devices, sites, Thresholds(), days)
+
+
+def run_polars(work: Path, days: list[date]) -> int:
+    load_factor, evaluations = polars_tables(work, days)
     return load_factor.height + evaluations.height
 
 
@@ -220,8 +226,8 @@ SELECT device_id, site, day,
        sum(energy_kwh) AS energy_kwh,
        sum(running_s) FILTER (NOT on_shift) / 3600 AS off_shift_running_hours,
        sum(energy_kwh) FILTER (NOT on_shift AND running) AS off_shift_energy_kwh,
-       sum(running_s) FILTER (idle) / 3600 AS idle_hours,
-       sum(energy_kwh) FILTER (idle) AS idle_energy_kwh,
+       coalesce(sum(running_s) FILTER (idle), 0) / 3600 AS idle_hours,
+       coalesce(sum(energy_kwh) FILTER (idle), 0) AS idle_energy_kwh,
        sum(running_s) FILTER (idle AND on_shift) / 3600 AS idle_on_shift_hours,
        sum(energy_kwh) FILTER (idle AND on_shift) AS idle_on_shift_energy_kwh,
        sum(beta * running_s) FILTER (running AND NOT idle)
@@ -243,6 +249,10 @@ FROM f WHERE day IN ({days}) GROUP BY ALL
 
 
 def run_duckdb(work: Path, days: list[date]) -> int:
+    return duckdb_table(work, days).height
+
+
+def duckdb_table(work: Path, days: list[date]) -> pl.DataFrame:
     import duckdb
 
     from transforms.amo_motor import motor_curves_for
@@ -257,8 +267,37 @@ def run_duckdb(work: Path, days: list[date]) -> int:
         glob=lake / "readings" / "date=2*" / "*.parquet",
         days=", ".join(f"DATE '{d}'" for d in days),
     )
-    rows = con.execute(sql).fetchall()
-    return len(rows)
+    table: pl.DataFrame = con.sql(sql).pl()
+    return table
+
+
+def check(work: Path, days: list[date], tolerance: float = 1e-11) -> bool:
+    """Both engines' device-day tables, column by column: the comparison is only fair if
+    they compute the same thing. Prints the largest relative difference per column."""
+    polars_side = polars_tables(work, days)[0]
+    sql_side = duckdb_table(work, days)
+    key = ["device_id", "day"]
+    shared = [c for c in sql_side.columns if c in polars_side.columns and c not in key]
+    both = polars_side.join(sql_side, on=key, how="full", suffix="_sql", coalesce=True)
+    ok = both.height == polars_side.height == sql_side.height
+    print(f"rows: polars {polars_side.height}, duckdb {sql_side.height}, matched {both.height}")
+    for column in shared:
+        a, b = pl.col(column), pl.col(f"{column}_sql")
+        if both.schema[column].is_numeric():
+            worst = both.select(
+                ((a - b).abs() / pl.max_horizontal(a.abs(), b.abs(), pl.lit(1e-300))).max()
+            ).item()
+            nulls_differ = both.select((a.is_null() != b.is_null()).sum()).item()
+            good = (worst is None or worst <= tolerance) and nulls_differ == 0
+            shown = f"max relative difference {worst or 0:.1e}, nulls differ {nulls_differ}"
+            print(f"  {column:<28} {shown}")
+        else:
+            differ = both.select(a.ne_missing(b).sum()).item()
+            good = differ == 0
+            print(f"  {column:<28} values differ {differ}")
+        ok = ok and good
+    print(f"equal within {tolerance:g}: {'yes' if ok else 'NO'}")
+    return ok
 
 
 def child(engine: str, work: Path, days: list[date]) -> None:
@@ -276,7 +315,15 @@ def main() -> None:
     parser.add_argument("--child", choices=["polars", "duckdb"])
     parser.add_argument("--work", type=Path)
     parser.add_argument("--days", default="")
+    parser.add_argument(
+        "--check",
+        action="store_true",
+        help="instead of timing: land a small run and compare both engines' tables",
+    )
     args = parser.parse_args()
+    if args.check:
+        work = Path(tempfile.mkdtemp(prefix="wattline-analytics-check-"))
+        sys.exit(0 if check(work, prepare(work, args.devices, args.minutes)) else 1)
     if args.child:
         child(args.child, args.work, [date.fromisoformat(d) for d in args.days.split(",")])
         return
