@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import argparse
 import logging
+import signal
 import sys
+import threading
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
@@ -64,10 +66,15 @@ def _jobs_run(args: argparse.Namespace, settings: Settings) -> int:
     from alerts.cli import deliver
     from wattline.jobs import run_jobs
 
-    print(run_jobs(settings, full=args.full, compact=not args.no_compact).summary())
-    if args.no_deliver:
-        return 0
-    return deliver(settings.lake.root, args.config, dry_run=False)
+    stop = threading.Event()
+    if args.every:  # a service: run, sleep, repeat until SIGTERM/SIGINT
+        for signum in (signal.SIGTERM, signal.SIGINT):
+            signal.signal(signum, lambda *_: stop.set())
+    while True:
+        print(run_jobs(settings, full=args.full, compact=not args.no_compact).summary())
+        code = 0 if args.no_deliver else deliver(settings.lake.root, args.config, dry_run=False)
+        if not args.every or stop.wait(args.every):
+            return code
 
 
 def _lake_maintain(args: argparse.Namespace, settings: Settings) -> int:
@@ -145,6 +152,12 @@ def build_parser() -> argparse.ArgumentParser:
         "--no-compact",
         action="store_true",
         help="skip lake compaction and retention (by default the first step of a run)",
+    )
+    run.add_argument(
+        "--every",
+        type=float,
+        metavar="SECONDS",
+        help="keep running: again every SECONDS until SIGTERM (for a container or service)",
     )
     run.set_defaults(handler=_jobs_run)
 

@@ -39,3 +39,30 @@ def test_consumer_config_error_is_one_clear_line(tmp_path: Path) -> None:
     result = wattline("catalog", "init", env=env)
     assert result.returncode == 2
     assert "mqtt.port (from WATTLINE_MQTT__PORT) must be int" in result.stderr
+
+
+def test_jobs_run_every_repeats_until_sigterm_then_exits_cleanly(tmp_path: Path) -> None:
+    import os
+    import signal
+    import time
+
+    env = {
+        **os.environ,
+        "WATTLINE_LAKE__ROOT": str(tmp_path / "lake"),
+        "WATTLINE_CATALOG__PATH": str(tmp_path / "c.duckdb"),
+    }
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "wattline.cli", "jobs", "run", "--every", "0.2", "--no-deliver"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=env,
+    )
+    try:
+        time.sleep(4)  # imports, then runs 0.2 s apart
+        proc.send_signal(signal.SIGTERM)
+        out, err = proc.communicate(timeout=60)
+    finally:
+        proc.kill()
+    assert proc.returncode == 0, err
+    assert out.count("jobs: days nothing new") >= 2, out
