@@ -338,3 +338,13 @@ def test_duckdb_estimates_readings_from_a_data_file_not_the_empty_schema_file(
     for plan, rows in zip(plans, (15_000, 10_000), strict=True):
         estimates = [int(m.replace(",", "")) for m in re.findall(r"~([\d,]+) rows", plan[0][1])]
         assert estimates and min(estimates) >= rows, plan[0][1]
+
+
+def test_prepare_moves_an_older_lakes_schema_file_to_the_end_of_the_glob(tmp_path: Path) -> None:
+    lake = Lake(tmp_path / "lake")
+    old = lake.table_dir(READINGS) / "date=1970-01-01" / "_schema.parquet"
+    old.parent.mkdir(parents=True)
+    READING_SCHEMA.to_frame().write_parquet(old)
+    lake.prepare()
+    assert not old.parent.exists()
+    assert (lake.table_dir(READINGS) / "date=9999-12-31" / "_schema.parquet").exists()
