@@ -52,13 +52,15 @@ from typing import Final
 import polars as pl
 
 from warehouse.lake import (
+    COMPACT_PREFIX,
     PARTITION_PREFIX,
     QUARANTINE,
     READINGS,
     Lake,
     LakeError,
+    data_files_in,
     fsync_dir,
-    is_data_file,
+    is_compacted,
     write_atomic,
 )
 
@@ -138,23 +140,23 @@ def maintain(
 
 
 def compact_partition(
-    lake: Lake, table: str, partition: Path, files: list[Path] | None = None
+    lake: Lake, table: str, partition: Path, files: list[Path]
 ) -> PartitionReport:
-    """Merge `files` (default: all) of one partition into one deduplicated, sorted file
-    and swap the partition atomically; other files are carried over as they are.
+    """Merge `files` of one partition into one deduplicated, sorted file and swap the
+    partition atomically; its other files are carried over as they are.
 
     The caller holds the table's compactor lock (see `maintain`).
     """
     started = time.perf_counter()
-    inputs = _landing_order(files if files is not None else _data_files(partition))
+    inputs = _landing_order(files)
     frame = pl.read_parquet([str(p) for p in inputs], hive_partitioning=False)
     kept, duplicates, conflicts = _dedupe(frame, KEYS[table])
     kept = kept.sort(list(SORT[table]), maintain_order=True)
     generation = _generation()
     staging = lake.table_dir(table) / STAGING / f"{partition.name}.{generation}"
-    write_atomic(kept, staging / f"compact-{generation}.parquet")
+    write_atomic(kept, staging / f"{COMPACT_PREFIX}{generation}.parquet")
     with lake.table_lock(table, exclusive=True):
-        now_there = {p.name for p in partition.iterdir() if is_data_file(p.name)}
+        now_there = {p.name for p in data_files_in(partition)}
         missing = {p.name for p in inputs} - now_there
         if missing:
             shutil.rmtree(staging)
@@ -197,21 +199,17 @@ def compact_partition(
     return result
 
 
-def _data_files(partition: Path) -> list[Path]:
-    return [p for p in partition.iterdir() if is_data_file(p.name)]
-
-
 def _settled_files(partition: Path, now: float, settle_s: float) -> list[Path]:
     """Data files nothing has touched for `settle_s` (one file alone is already compact
     and was deduplicated when it landed, so it is never rewritten by itself)."""
-    return [p for p in _data_files(partition) if now - p.stat().st_mtime >= settle_s]
+    return [p for p in data_files_in(partition) if now - p.stat().st_mtime >= settle_s]
 
 
 def _landing_order(files: list[Path]) -> list[Path]:
     """Compacted files first (they hold the oldest landings), then parts by mtime, name."""
     return sorted(
         files,
-        key=lambda p: (not p.name.startswith("compact-"), p.stat().st_mtime_ns, p.name),
+        key=lambda p: (not is_compacted(p), p.stat().st_mtime_ns, p.name),
     )
 
 

@@ -53,7 +53,8 @@ _OLD_SCHEMA_PARTITION: Final = "date=1970-01-01"
 SCHEMA_FILE: Final = "_schema.parquet"
 _PART_RE = re.compile(r"^part-(?P<writer>.+)-(?P<batch>\d{12})\.parquet$")
 # Files compaction writes (warehouse/compact.py): one per partition and generation.
-_COMPACT_RE = re.compile(r"^compact-[0-9a-z-]+\.parquet$")
+COMPACT_PREFIX: Final = "compact-"
+_COMPACT_RE = re.compile(rf"^{COMPACT_PREFIX}[0-9a-z-]+\.parquet$")
 PARTITION_PREFIX: Final = "date="
 # One row group per ~128k rows keeps min/max statistics useful for (device_id, ts) pruning.
 ROW_GROUP_ROWS: Final = 128 * 1024
@@ -94,9 +95,7 @@ class Lake:
     def data_files(self, table: str) -> Iterator[Path]:
         """Every data file a reader sees: writers' parts and compacted files."""
         for partition in self.partitions(table):
-            for path in partition.iterdir():
-                if is_data_file(path.name):
-                    yield path
+            yield from data_files_in(partition)
 
     @contextmanager
     def table_lock(self, table: str, exclusive: bool) -> Iterator[None]:
@@ -152,7 +151,7 @@ class Lake:
         """A writer's own files, newest batch first, then compacted files, newest first:
         where the keys of a writer's recent landings are (compaction may have merged them)."""
         own = [p for _, p in sorted(self.part_files(table, writer), reverse=True)]
-        merged = [p for p in self.data_files(table) if p.name.startswith("compact-")]
+        merged = [p for p in self.data_files(table) if is_compacted(p)]
         return own + sorted(merged, key=lambda p: p.stat().st_mtime_ns, reverse=True)
 
     def next_batch(self, writer: str) -> int:
@@ -181,6 +180,17 @@ class Lake:
 
 def is_data_file(name: str) -> bool:
     return bool(_PART_RE.match(name) or _COMPACT_RE.match(name))
+
+
+def is_compacted(path: Path) -> bool:
+    return bool(_COMPACT_RE.match(path.name))
+
+
+def data_files_in(partition: Path) -> list[Path]:
+    """The data files of one partition directory (none when it does not exist)."""
+    if not partition.is_dir():
+        return []
+    return [p for p in partition.iterdir() if is_data_file(p.name)]
 
 
 def write_atomic(frame: pl.DataFrame, target: Path) -> None:

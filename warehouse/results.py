@@ -20,7 +20,7 @@ from typing import Final
 
 import polars as pl
 
-from warehouse.lake import READINGS, Lake, is_data_file, write_atomic
+from warehouse.lake import READINGS, Lake, data_files_in, write_atomic
 
 DAY_FILE: Final = "part-0.parquet"
 
@@ -71,9 +71,6 @@ class Results:
         paths = [
             str(p)
             for d in days
-            for p in sorted(
-                (self.lake.table_dir(READINGS) / f"date={d.isoformat()}").glob("*.parquet")
-            )
-            if is_data_file(p.name)
+            for p in sorted(data_files_in(self.lake.table_dir(READINGS) / f"date={d.isoformat()}"))
         ]
         return pl.scan_parquet(paths, hive_partitioning=False) if paths else None

@@ -53,6 +53,10 @@ def maintain_lake(settings: Settings) -> MaintenanceReport:
     """Expire, compact and purge the lake's readings and quarantine (the clock lives here)."""
     lake = Lake(settings.lake.root)
     lake.prepare()
+    return _maintain(lake, settings)
+
+
+def _maintain(lake: Lake, settings: Settings) -> MaintenanceReport:
     s = settings.lake
     return maintain(
         lake,
@@ -70,7 +74,7 @@ def run_jobs(settings: Settings, full: bool = False, compact: bool = True) -> Jo
     lake = Lake(settings.lake.root)
     lake.prepare()
     if compact:
-        maintain_lake(settings)
+        _maintain(lake, settings)
     results = Results(lake)
     ensure_catalog(settings.catalog.path, lake, strict=False)
     devices = pl.read_parquet(lake.registry_path("devices"))
@@ -135,11 +139,11 @@ def _local_days(changed: list[Path], zones: list[ZoneInfo], margin_s: float) -> 
     utc_days = {date.fromisoformat(p.parent.name.removeprefix("date=")) for p in changed}
     out: set[date] = set()
     for d in utc_days:
-        start = datetime(d.year, d.month, d.day, tzinfo=UTC) - timedelta(seconds=margin_s)
+        midnight = datetime(d.year, d.month, d.day, tzinfo=UTC)
+        start = midnight - timedelta(seconds=margin_s)
+        end = midnight + timedelta(days=1, microseconds=-1)
         for zone in zones:
-            first = start.astimezone(zone).date()
-            end = datetime(d.year, d.month, d.day, tzinfo=UTC) + timedelta(days=1)
-            last = (end - timedelta(microseconds=1)).astimezone(zone).date()
+            first, last = start.astimezone(zone).date(), end.astimezone(zone).date()
             out.update(first + timedelta(days=k) for k in range((last - first).days + 1))
     return sorted(out)
 
