@@ -17,6 +17,7 @@ import threading
 import time
 from collections import deque
 from dataclasses import dataclass, field
+from pathlib import Path
 from types import FrameType
 
 from ingest.dedup import RecentKeys
@@ -24,7 +25,7 @@ from ingest.metrics import ConsumerMetrics, MetricsServer
 from ingest.mqtt import Inbox, Received, Subscriber
 from ingest.pipeline import Batch, BatchReport, process
 from warehouse.catalog import ensure_catalog
-from warehouse.lake import QUARANTINE, READINGS, Lake
+from warehouse.lake import QUARANTINE, READINGS
 from wattline.config import Settings
 
 log = logging.getLogger(__name__)
@@ -60,7 +61,7 @@ class Totals:
 class Consumer:
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
-        self.lake = Lake(settings.lake.root)
+        self.lake = settings.lake.open()
         self.writer = _file_safe(settings.mqtt.client_id)
         self.inbox = Inbox(settings.ingest.batch_max_messages)
         self.subscriber = Subscriber(settings.mqtt, self.inbox)
@@ -74,9 +75,14 @@ class Consumer:
     def prepare(self) -> None:
         ensure_catalog(self.settings.catalog.path, self.lake, strict=False)
         self._batch_no = self.lake.next_batch(self.writer)
-        self._recent = RecentKeys.rebuild(
-            self.settings.ingest.dedup_keys, self.lake.recent_files_first(READINGS, self.writer)
-        )
+        if self.lake.delta is not None:
+            # every writer's newest files: after a crash this writer's unacked batch is
+            # there, whoever compacted it since
+            newest: list[str] | list[Path] = self.lake.delta.newest_first(READINGS)
+        else:
+            newest = self.lake.recent_files_first(READINGS, self.writer)
+        options = self.lake.delta.storage_options if self.lake.delta else {}
+        self._recent = RecentKeys.rebuild(self.settings.ingest.dedup_keys, newest, options)
 
     def stop(self) -> None:
         self._stop.set()
@@ -124,9 +130,11 @@ class Consumer:
         batch = Batch(received.topics, received.payloads, received.received_us)
         landing = process(batch, self._recent, s.max_payload_bytes, s.max_future_s)
         _failpoint("before_write", self._batch_no)
-        self.lake.write_partitioned(READINGS, landing.readings, "ts", self.writer, self._batch_no)
-        self.lake.write_partitioned(
-            QUARANTINE, landing.quarantine, "received_at", self.writer, self._batch_no
+        self.lake.land(
+            (READINGS, landing.readings, "ts"),
+            (QUARANTINE, landing.quarantine, "received_at"),
+            writer=self.writer,
+            batch=self._batch_no,
         )
         self._batch_no += 1
         _failpoint("after_write", self._batch_no - 1)

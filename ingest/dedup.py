@@ -71,15 +71,25 @@ class RecentKeys:
             self._size -= self._chunks.popleft().height
 
     @classmethod
-    def rebuild(cls, capacity: int, newest_first: Iterable[Path]) -> RecentKeys:
-        """Load keys from files, newest first, until the index is full."""
+    def rebuild(
+        cls,
+        capacity: int,
+        newest_first: Iterable[Path | str],
+        storage_options: dict[str, str] | None = None,
+    ) -> RecentKeys:
+        """Load keys from files (paths or URIs), newest first, until the index is full."""
         index = cls(capacity)
         chunks: list[pl.DataFrame] = []
         total = 0
         for path in newest_first:
             if total >= capacity:
                 break
-            chunk = pl.read_parquet(path, columns=list(KEY))
+            chunk = pl.read_parquet(
+                path,
+                columns=list(KEY),
+                hive_partitioning=False,
+                storage_options=storage_options or None,
+            )
             chunks.append(chunk)
             total += chunk.height
         for chunk in reversed(chunks):

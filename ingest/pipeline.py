@@ -123,9 +123,7 @@ def _quarantine_rows(rejects: pl.DataFrame, messages: pl.DataFrame) -> pl.DataFr
     ).cast(QUARANTINE_SCHEMA)
 
 
-def _quarantine_id(
-    topic: str, payload: bytes, idx: int | None, msg: int, received_us: int
-) -> str:
+def _quarantine_id(topic: str, payload: bytes, idx: int | None, msg: int, received_us: int) -> str:
     """One id per receipt of a reject: the same bytes received twice are two rows.
 
     The receive time (µs) and the message's place in its batch make the id unique per

@@ -21,9 +21,9 @@ import re
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Final
+from typing import TYPE_CHECKING, Final
 
 import polars as pl
 import pyarrow.parquet as pq
@@ -31,6 +31,9 @@ import pyarrow.parquet as pq
 from schemas.readings import QUARANTINE_SCHEMA, READING_SCHEMA
 from schemas.registry import DEVICE_SCHEMA, SITE_SCHEMA
 from schemas.results import EVALUATION_SCHEMA, LOAD_FACTOR_SCHEMA, PRICED_ALERT_SCHEMA
+
+if TYPE_CHECKING:
+    from warehouse.delta import DeltaTables
 
 READINGS: Final = "readings"
 QUARANTINE: Final = "quarantine"
@@ -66,7 +69,32 @@ class LakeError(Exception):
 
 @dataclass(frozen=True)
 class Lake:
+    """The lake on local disk. With `delta` set (``lake.format = "delta"``), readings and
+    quarantine are Delta tables (warehouse/delta.py); registry and results stay here."""
+
     root: Path
+    delta: DeltaTables | None = field(default=None, compare=False)
+
+    @classmethod
+    def from_settings(cls, root: Path, fmt: str = "parquet", uri: str = "", **options: str) -> Lake:
+        if fmt != "delta":
+            return cls(root)
+        from warehouse.delta import DeltaTables
+
+        return cls(root, DeltaTables(uri or str(root), {k: v for k, v in options.items() if v}))
+
+    def is_delta(self, table: str) -> bool:
+        return self.delta is not None and table in (READINGS, QUARANTINE)
+
+    def sources(self, table: str) -> list[str]:
+        """What a reader of `table` reads now: one glob, or one Delta version's files.
+
+        The zero-row schema file comes last, so an empty table still has its columns.
+        """
+        if self.delta is None or not self.is_delta(table):
+            return [self.glob(table)]
+        schema = self.root.resolve() / table / SCHEMA_PARTITION / SCHEMA_FILE
+        return [f.uri for f in self.delta.files(table)] + [str(schema)]
 
     def table_dir(self, table: str) -> Path:
         return self.root / table
@@ -157,6 +185,18 @@ class Lake:
     def next_batch(self, writer: str) -> int:
         numbers = [n for table in (READINGS, QUARANTINE) for n, _ in self.part_files(table, writer)]
         return max(numbers, default=0) + 1
+
+    def land(self, *tables: tuple[str, pl.DataFrame, str], writer: str, batch: int) -> None:
+        """Land one batch's frames durably: (table, frame, date column) each.
+
+        Delta tables commit one version per table; a crash between two commits leaves
+        the first landed and the batch unacked, and its redelivery is deduplicated.
+        """
+        for table, frame, date_col in tables:
+            if self.delta is not None and self.is_delta(table):
+                self.delta.append(table, frame, date_col, writer, batch)
+            else:
+                self.write_partitioned(table, frame, date_col, writer, batch)
 
     def write_partitioned(
         self, table: str, frame: pl.DataFrame, date_col: str, writer: str, batch: int

@@ -47,6 +47,8 @@ class Results:
     def readings_files(self) -> dict[str, list[int]]:
         """Every readings data file with its (size, mtime_ns): what a run has to look at."""
         out = {}
+        if self.lake.delta is not None:
+            return {f.uri: [f.size, f.mtime_ms] for f in self.lake.delta.files(READINGS)}
         for path in self.lake.data_files(READINGS):
             st = path.stat()
             out[str(path)] = [st.st_size, st.st_mtime_ns]
@@ -68,6 +70,13 @@ class Results:
         os.replace(tmp, self.state_path)
 
     def readings_for_utc_days(self, days: list[date]) -> pl.LazyFrame | None:
+        if self.lake.delta is not None:
+            wanted = set(days)
+            files = sorted(f.uri for f in self.lake.delta.files(READINGS) if f.day in wanted)
+            options = self.lake.delta.storage_options or None
+            if not files:
+                return None
+            return pl.scan_parquet(files, hive_partitioning=False, storage_options=options)
         paths = [
             str(p)
             for d in days

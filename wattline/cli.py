@@ -28,9 +28,8 @@ def _consume(args: argparse.Namespace, settings: Settings) -> int:
 
 def _catalog_init(args: argparse.Namespace, settings: Settings) -> int:
     from warehouse.catalog import ensure_catalog
-    from warehouse.lake import Lake
 
-    ensure_catalog(settings.catalog.path, Lake(settings.lake.root))
+    ensure_catalog(settings.catalog.path, settings.lake.open())
     print(f"catalog ready: {settings.catalog.path}")
     return 0
 
@@ -38,11 +37,10 @@ def _catalog_init(args: argparse.Namespace, settings: Settings) -> int:
 def _registry_load(args: argparse.Namespace, settings: Settings) -> int:
     from schemas.calendar import parse_shift_calendar
     from warehouse.catalog import ensure_catalog
-    from warehouse.lake import Lake
     from warehouse.registry import RegistryError, load_registry
     from wattline.progress import Progress
 
-    lake = Lake(settings.lake.root)
+    lake = settings.lake.open()
     progress = Progress("registry", 3)
     try:
         counts = load_registry(lake, args.devices, args.sites, parse_shift_calendar, progress.step)
@@ -81,6 +79,23 @@ def _lake_maintain(args: argparse.Namespace, settings: Settings) -> int:
     from wattline.jobs import maintain_lake
 
     print(maintain_lake(settings).summary())
+    return 0
+
+
+def _lake_migrate(args: argparse.Namespace, settings: Settings) -> int:
+    from warehouse.delta import DeltaTables
+    from warehouse.lake import Lake
+    from warehouse.migrate import MigrationError, migrate
+
+    lake = settings.lake.open()
+    target = lake.delta or DeltaTables(str(settings.lake.root))
+    try:
+        print(migrate(Lake(settings.lake.root), target).summary())
+    except MigrationError as exc:
+        print(f"migrate failed: {exc}", file=sys.stderr)
+        return 1
+    if lake.delta is None:
+        print('now set [lake] format = "delta" to read and write the Delta tables')
     return 0
 
 
@@ -168,6 +183,10 @@ def build_parser() -> argparse.ArgumentParser:
         "maintain",
         help="compact settled days into one file each; expire days past lake.retention_days",
     ).set_defaults(handler=_lake_maintain)
+    lake.add_parser(
+        "migrate",
+        help="copy the Parquet lake's readings and quarantine into Delta tables, verified",
+    ).set_defaults(handler=_lake_migrate)
 
     alerts = sub.add_parser("alerts", help="waste alerts").add_subparsers(
         dest="action", required=True

@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from transforms.thresholds import Thresholds
+from warehouse.lake import Lake
 
 ENV_PREFIX = "WATTLINE_"
 # Sections other packages read from the same file with their own loaders.
@@ -95,6 +96,27 @@ class LakeSettings:
     retention_days: int = 0
     # Replaced or expired directories stay this long for queries already reading them.
     trash_grace_s: float = 600.0
+    # "parquet": readings and quarantine as hive-partitioned Parquet under `root` (one
+    # machine). "delta": as Delta Lake tables (snapshot reads, many writers, S3).
+    format: str = "parquet"
+    # With format = "delta": where the tables live; empty means `root` on this disk,
+    # or "s3://bucket/prefix" (credentials from AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY).
+    uri: str = ""
+    s3_endpoint: str = ""
+    s3_region: str = ""
+    s3_allow_http: bool = False
+
+    def open(self) -> Lake:
+        options = {}
+        if self.uri.startswith("s3://"):
+            options = {
+                "AWS_ENDPOINT_URL": self.s3_endpoint,
+                "AWS_REGION": self.s3_region or "us-east-1",
+                "AWS_ALLOW_HTTP": "true" if self.s3_allow_http else "",
+                # commits by conditional PUT: safe for many writers without a lock service
+                "conditional_put": "etag",
+            }
+        return Lake.from_settings(self.root, self.format, self.uri, **options)
 
 
 @dataclass(frozen=True)
@@ -113,6 +135,11 @@ class Settings:
 
     def validate(self) -> Settings:
         m, i = self.mqtt, self.ingest
+        _require(self.lake.format in ("parquet", "delta"), "lake.format must be parquet or delta")
+        _require(
+            not self.lake.uri or self.lake.format == "delta",
+            'lake.uri needs lake.format = "delta"',
+        )
         _require(1 <= m.port <= 65535, "mqtt.port must be 1..65535")
         _require(m.qos in (0, 1), "mqtt.qos must be 0 or 1 (1 for the no-loss guarantee)")
         _require(m.protocol in ("5", "3.1.1"), "mqtt.protocol must be '5' or '3.1.1'")

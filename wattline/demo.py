@@ -31,7 +31,6 @@ from edge.simulate import generate_messages, publish_live
 from ingest.consumer import Consumer
 from schemas.calendar import parse_shift_calendar
 from warehouse.catalog import connect_readonly
-from warehouse.lake import Lake
 from warehouse.registry import load_registry
 from wattline.broker import make_broker
 from wattline.config import CatalogSettings, LakeSettings, Settings
@@ -68,7 +67,7 @@ def run_demo(settings: Settings, duration_s: float, workdir: Path) -> int:
         catalog=CatalogSettings(path=workdir / "wattline.duckdb"),
     ).validate()
     try:
-        lake = Lake(settings.lake.root)
+        lake = settings.lake.open()
         counts = load_registry(
             lake, DEMO_DATA_DIR / "devices.csv", DEMO_DATA_DIR / "sites.csv", parse_shift_calendar
         )

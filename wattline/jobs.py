@@ -51,13 +51,24 @@ class JobReport:
 
 def maintain_lake(settings: Settings) -> MaintenanceReport:
     """Expire, compact and purge the lake's readings and quarantine (the clock lives here)."""
-    lake = Lake(settings.lake.root)
+    lake = settings.lake.open()
     lake.prepare()
     return _maintain(lake, settings)
 
 
 def _maintain(lake: Lake, settings: Settings) -> MaintenanceReport:
     s = settings.lake
+    if lake.delta is not None:
+        from warehouse.delta_maintain import maintain_delta
+
+        return maintain_delta(
+            lake.delta,
+            today=datetime.now(UTC).date(),
+            now=time.time(),
+            settle_s=s.compact_settle_s,
+            retention_days=s.retention_days,
+            grace_s=s.trash_grace_s,
+        )
     return maintain(
         lake,
         today=datetime.now(UTC).date(),
@@ -71,7 +82,7 @@ def _maintain(lake: Lake, settings: Settings) -> MaintenanceReport:
 def run_jobs(settings: Settings, full: bool = False, compact: bool = True) -> JobReport:
     """Lake maintenance first (fewer files to read), then the analytics of new days."""
     started = time.perf_counter()
-    lake = Lake(settings.lake.root)
+    lake = settings.lake.open()
     lake.prepare()
     if compact:
         _maintain(lake, settings)

@@ -1,0 +1,271 @@
+"""Readings and quarantine as Delta Lake tables: snapshots, many writers, object storage.
+
+    <lake root>/delta/readings/_delta_log/00000000000000000042.json   the commits
+    <lake root>/delta/readings/date=2026-12-01/part-...zstd.parquet  the data (hive layout)
+
+Why Delta (measured on this machine, README "Table format"): a `deltalake` append
+commits in 18 ms (1,000 rows) and 52 ms (200,000 rows) against pyiceberg's 39 ms and
+115 ms with a SQLite catalog; DuckLake has no build for DuckDB 2.0. A commit is one
+new log file created with put-if-absent, so any number of writers (processes or hosts)
+append to one table: on a local disk by an atomic no-replace rename, on S3-compatible
+storage by a conditional PUT (``conditional_put = "etag"``), so no catalog server is
+needed. A reader lists the files of one version and reads exactly those: compaction
+and retention write new versions and leave the old files for ``grace_s`` (vacuum), so
+a query running across them never fails and never sees a day twice or half.
+
+Durability: delta-rs does not fsync on a local disk, so after each commit the new data
+files, the commit file and their directories are fsynced before the batch is acked.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+import os
+import uuid
+from dataclasses import dataclass, field
+from datetime import date
+from pathlib import Path
+from typing import Final
+
+import polars as pl
+import pyarrow as pa
+from deltalake import CommitProperties, DeltaTable, WriterProperties, write_deltalake
+from deltalake.exceptions import CommitFailedError, TableNotFoundError
+
+from warehouse.lake import LakeError
+
+log = logging.getLogger(__name__)
+
+DELTA_DIR: Final = "delta"
+DATE: Final = "date"
+_WRITER_PROPS: Final = WriterProperties(compression="ZSTD")
+TARGET_FILE_BYTES: Final = 256 * 1024 * 1024
+APPEND_ATTEMPTS: Final = 5
+
+
+@dataclass(frozen=True)
+class DataFile:
+    """One file of a table's current version, as the log records it."""
+
+    uri: str
+    size: int
+    mtime_ms: int
+    day: date
+    rows: int
+
+
+@dataclass
+class DeltaTables:
+    """The lake's Delta tables under one root URI (a local path or ``s3://bucket/prefix``)."""
+
+    root: str
+    storage_options: dict[str, str] = field(default_factory=dict)
+    _open: dict[str, DeltaTable] = field(default_factory=dict, repr=False)
+
+    @property
+    def local(self) -> bool:
+        return "://" not in self.root or self.root.startswith("file://")
+
+    @property
+    def root_uri(self) -> str:
+        """The root as an absolute path (local) or the URI as given."""
+        return str(Path(self.root.removeprefix("file://")).resolve()) if self.local else self.root
+
+    def uri(self, table: str) -> str:
+        base = self.root.rstrip("/")
+        if self.local:
+            return str(Path(base.removeprefix("file://")).resolve() / DELTA_DIR / table)
+        return f"{base}/{DELTA_DIR}/{table}"
+
+    def table(self, table: str) -> DeltaTable | None:
+        """The table at its newest version, or None before its first commit."""
+        dt = self._open.get(table)
+        try:
+            if dt is None:
+                dt = DeltaTable(self.uri(table), storage_options=self.storage_options or None)
+                self._open[table] = dt
+            else:
+                dt.update_incremental()
+        except TableNotFoundError:
+            return None
+        return dt
+
+    def append(
+        self, table: str, frame: pl.DataFrame, date_col: str, writer: str, batch: int
+    ) -> int | None:
+        """Commit `frame` as one new version (partitioned by the UTC date of `date_col`).
+
+        Returns the version, durable when this returns; None for an empty frame.
+        """
+        if frame.is_empty():
+            return None
+        data = frame.with_columns(pl.col(date_col).dt.date().alias(DATE)).to_arrow()
+        # a nonce per commit: how this writer finds its own version, and knows whether an
+        # attempt that raised was committed after all (it must not be written twice)
+        nonce = uuid.uuid4().hex
+        meta = {"wattline.writer": writer, "wattline.batch": str(batch), "wattline.commit": nonce}
+        first = self.table(table)
+        start = first.version() if first is not None else -1
+        for attempt in range(1, APPEND_ATTEMPTS + 1):
+            target = self.table(table)
+            try:
+                write_deltalake(
+                    target or self.uri(table),
+                    data,
+                    mode="append",
+                    partition_by=[DATE],
+                    storage_options=self.storage_options or None,
+                    writer_properties=_WRITER_PROPS,
+                    commit_properties=CommitProperties(custom_metadata=meta, max_commit_retries=50),
+                )
+                break
+            except CommitFailedError as exc:
+                # delta-rs refuses an append that raced a replace of *any* day (measured:
+                # every overwrite-with-predicate fails one concurrent append). Nothing was
+                # committed, unless the log says otherwise; files it wrote are unreferenced
+                # and vacuum removes them.
+                self._open.pop(table, None)  # its state after a failed commit is not trusted
+                if self._find(table, start, nonce) is not None:
+                    break
+                if attempt == APPEND_ATTEMPTS:
+                    raise
+                log.warning("append to %s raced a rewrite (attempt %d): %s", table, attempt, exc)
+        version = self._find(table, start, nonce)
+        if version is None:
+            raise LakeError(f"commit of {writer} batch {batch} not in {self.uri(table)}'s log")
+        if self.local:
+            self._fsync_version(table, version)
+        return version
+
+    def files(self, table: str) -> list[DataFile]:
+        """Every file of the newest version: what a reader of that version reads."""
+        dt = self.table(table)
+        if dt is None:
+            return []
+        actions = pl.DataFrame(pa.table(dt.get_add_actions(flatten=True)))
+        if actions.is_empty():
+            return []
+        base = self.uri(table)
+        return [
+            DataFile(f"{base}/{path}", size, mtime, day, rows)
+            for path, size, mtime, day, rows in actions.select(
+                "path", "size_bytes", "modification_time", f"partition.{DATE}", "num_records"
+            ).iter_rows()
+        ]
+
+    def days(self, table: str) -> dict[date, list[DataFile]]:
+        out: dict[date, list[DataFile]] = {}
+        for f in self.files(table):
+            out.setdefault(f.day, []).append(f)
+        return out
+
+    def newest_first(self, table: str) -> list[str]:
+        """File URIs, most recently written first: where a restarted writer's keys are."""
+        return [f.uri for f in sorted(self.files(table), key=lambda f: f.mtime_ms, reverse=True)]
+
+    def compact_day(self, table: str, day: date) -> int:
+        """Merge a day's files (Delta OPTIMIZE); returns files removed."""
+        dt = self.table(table)
+        if dt is None:
+            return 0
+        metrics = dt.optimize.compact(
+            partition_filters=[(DATE, "=", day.isoformat())],
+            target_size=TARGET_FILE_BYTES,
+            writer_properties=_WRITER_PROPS,
+            commit_properties=CommitProperties(max_commit_retries=50),
+        )
+        return int(metrics.get("numFilesRemoved", 0))
+
+    def rewrite_day(self, table: str, day: date, frame: pl.DataFrame) -> None:
+        """Replace a settled day with `frame` in one version (sorted, deduplicated)."""
+        dt = self.table(table)
+        assert dt is not None
+        write_deltalake(
+            dt,
+            frame.with_columns(pl.lit(day).alias(DATE)).to_arrow(),
+            mode="overwrite",
+            predicate=f"{DATE} = '{day.isoformat()}'",
+            partition_by=[DATE],
+            writer_properties=_WRITER_PROPS,
+            commit_properties=CommitProperties(custom_metadata={"wattline.op": "dedup"}),
+        )
+
+    def expire_before(self, table: str, cutoff: date) -> int:
+        """Delete whole days before `cutoff` (a metadata-only Delta DELETE)."""
+        dt = self.table(table)
+        if dt is None or not any(f.day < cutoff for f in self.files(table)):
+            return 0
+        metrics = dt.delete(f"{DATE} < '{cutoff.isoformat()}'")
+        return int(metrics.get("num_removed_files", 0))
+
+    def vacuum(self, table: str, grace_s: float) -> int:
+        """Delete files no version newer than `grace_s` ago reads (rounded up to hours)."""
+        dt = self.table(table)
+        if dt is None:
+            return 0
+        hours = math.ceil(max(0.0, grace_s) / 3600)
+        removed = dt.vacuum(retention_hours=hours, dry_run=False, enforce_retention_duration=False)
+        if dt.version() % 10 == 0 or removed:
+            dt.create_checkpoint()
+        return len(removed)
+
+    def _find(self, table: str, after: int, nonce: str) -> int | None:
+        """The version whose commit carries `nonce`, newer than `after`, or None.
+
+        On a local disk the commit files are read; elsewhere `history()` is searched:
+        its `version` labels are not trusted (measured with deltalake 1.6.6: off by one
+        after concurrent commits), so on object storage the version returned is the
+        loaded one, used only to say "committed".
+        """
+        if self.local:
+            log_dir = Path(self.uri(table)) / "_delta_log"
+            version = after + 1
+            while (commit := log_dir / f"{version:020d}.json").exists():
+                if nonce in commit.read_text():
+                    return version
+                version += 1
+            return None
+        for fresh in (False, True):
+            if fresh:
+                self._open.pop(table, None)
+            dt = self.table(table)
+            if dt is None:
+                return None
+            limit = max(8, dt.version() - after + 2)
+            while True:
+                entries = dt.history(limit)
+                if any(e.get("wattline.commit") == nonce for e in entries):
+                    return dt.version()
+                if len(entries) < limit or limit > dt.version() - after + 64:
+                    break
+                limit *= 2
+        return None
+
+    def _fsync_version(self, table: str, version: int) -> None:
+        base = Path(self.uri(table))
+        commit = base / "_delta_log" / f"{version:020d}.json"
+        dirs = {commit.parent}
+        for line in commit.read_text().splitlines():
+            add = json.loads(line).get("add")
+            if add:
+                path = base / add["path"]
+                _fsync(path, os.O_RDONLY)
+                dirs.add(path.parent)
+        _fsync(commit, os.O_RDONLY)
+        for d in dirs:
+            _fsync(d, os.O_RDONLY)
+
+
+def _fsync(path: Path, flags: int) -> None:
+    fd = os.open(path, flags)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def settled(files: list[DataFile], now: float, settle_s: float) -> list[DataFile]:
+    cutoff_ms = (now - settle_s) * 1000
+    return [f for f in files if f.mtime_ms <= cutoff_ms]

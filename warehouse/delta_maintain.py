@@ -1,0 +1,123 @@
+"""Compaction, deduplication and retention of the Delta tables, with Delta's own operations.
+
+Per table and UTC day:
+
+- a day still being written (newest file younger than `settle_s`, or today) with two or
+  more settled files is merged by Delta OPTIMIZE: it only removes the files it merged,
+  so it never conflicts with writers appending to that day meanwhile;
+- a settled day with two or more files is rewritten in one version, sorted by
+  (device_id, ts) and with repeated keys dropped (the first landed copy wins; copies
+  whose values differ are counted as conflicts): Delta's overwrite with a predicate
+  (replaceWhere). A writer appending to the same day at that moment makes the commit
+  fail; the day is left for the next run;
+- days past `retention_days` are deleted (a metadata-only Delta DELETE);
+- vacuum deletes the files no version of the last `grace_s` reads, so a query that
+  started on an older version finishes on the files it listed.
+
+Each step is one commit, so a reader sees the day before it or after it, never a mix.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from datetime import date, timedelta
+
+import polars as pl
+from deltalake.exceptions import CommitFailedError, DeltaError
+
+from warehouse.compact import KEYS, SORT, MaintenanceReport, PartitionReport, _dedupe
+from warehouse.delta import DataFile, DeltaTables, settled
+from warehouse.lake import QUARANTINE, READINGS
+
+log = logging.getLogger(__name__)
+
+
+def maintain_delta(
+    tables: DeltaTables,
+    *,
+    today: date,
+    now: float,
+    settle_s: float,
+    retention_days: int,
+    grace_s: float,
+    names: tuple[str, ...] = (READINGS, QUARANTINE),
+) -> MaintenanceReport:
+    report = MaintenanceReport()
+    for table in names:
+        if tables.table(table) is None:
+            continue
+        if retention_days > 0:
+            cutoff = today - timedelta(days=retention_days)
+            expired = sorted({f.day for f in tables.files(table) if f.day < cutoff})
+            if expired:
+                tables.expire_before(table, cutoff)
+                report.expired += [(table, d) for d in expired]
+        for day, files in sorted(tables.days(table).items()):
+            ready = settled(files, now, settle_s)
+            if len(ready) < 2:
+                continue
+            try:
+                if day < today and len(ready) == len(files):
+                    report.compacted.append(_rewrite_day(tables, table, day, files))
+                else:
+                    report.compacted.append(_optimize_day(tables, table, day, files))
+            except (CommitFailedError, DeltaError) as exc:
+                log.warning("compaction %s %s deferred to the next run: %s", table, day, exc)
+        report.purged += tables.vacuum(table, grace_s)
+    log.info(report.summary())
+    return report
+
+
+def _optimize_day(
+    tables: DeltaTables, table: str, day: date, files: list[DataFile]
+) -> PartitionReport:
+    started = time.perf_counter()
+    removed = tables.compact_day(table, day)
+    rows = sum(f.rows for f in files)
+    return PartitionReport(table, day, removed, rows, rows, 0, 0, 0, time.perf_counter() - started)
+
+
+def _rewrite_day(
+    tables: DeltaTables, table: str, day: date, files: list[DataFile]
+) -> PartitionReport:
+    started = time.perf_counter()
+    ordered = sorted(files, key=lambda f: f.mtime_ms)
+    frame = pl.read_parquet(
+        [f.uri for f in ordered],
+        hive_partitioning=False,
+        storage_options=tables.storage_options or None,
+    )
+    frame = frame.drop("date", strict=False)
+    kept, duplicates, conflicts = _dedupe(frame, KEYS[table])
+    kept = kept.sort(list(SORT[table]), maintain_order=True)
+    tables.rewrite_day(table, day, kept)
+    if conflicts:
+        log.warning(
+            "compaction %s %s: %d keys landed twice with different values; kept the first",
+            table,
+            day,
+            conflicts,
+        )
+    result = PartitionReport(
+        table,
+        day,
+        len(files),
+        frame.height,
+        kept.height,
+        duplicates,
+        conflicts,
+        0,
+        time.perf_counter() - started,
+    )
+    log.info(
+        "compacted %s %s files=%d rows=%d->%d duplicates=%d %.2fs",
+        table,
+        day,
+        len(files),
+        frame.height,
+        kept.height,
+        duplicates,
+        result.seconds,
+    )
+    return result
