@@ -1,6 +1,7 @@
 """Scale benchmark: a month of 1-minute readings of 2,000 devices (86.4 M rows).
 
     .venv/bin/python bench/scale.py [--devices 2000] [--days 30] [--small-files 1440]
+                                    [--format both|parquet|delta]
 
 Lands the month through the warehouse code path (Lake.write_partitioned, one file per
 UTC day, as compaction leaves it), then times, each step in its own process so its
@@ -16,7 +17,9 @@ peak RSS is its own:
 (c) the daily jobs for the new day (`wattline jobs run --no-deliver`, the runner as
     cron would call it, with the state of a month already processed).
 
-Prints seconds and peak RSS for each. Asserts nothing; numbers go in the README.
+Prints seconds and peak RSS for each, for today's hive-partitioned Parquet lake and the
+Delta Lake table format (`lake.format`) side by side in one run (`--format both`, the
+default). Asserts nothing; numbers go in the README.
 """
 
 from __future__ import annotations
@@ -80,15 +83,25 @@ def day_readings(devices: pl.DataFrame, day: date) -> pl.DataFrame:
     return as_readings(frame)
 
 
+FORMAT = "parquet"  # set by --format in each child
+
+
+def open_lake(work: Path):
+    from warehouse.lake import Lake
+
+    return Lake.from_settings(work / "lake", FORMAT)
+
+
 def land_month(work: Path, n: int, days: int) -> None:
     from warehouse.catalog import ensure_catalog
-    from warehouse.lake import READINGS, Lake
+    from warehouse.lake import READINGS
     from warehouse.results import Results
 
-    lake = Lake(work / "lake")
+    lake = open_lake(work)
     devices = write_registry(lake, n)
     for k in range(days):
-        lake.write_partitioned(READINGS, day_readings(devices, FIRST + timedelta(k)), "ts", "b", k)
+        frame = day_readings(devices, FIRST + timedelta(k))
+        lake.land((READINGS, frame, "ts"), writer="b", batch=k)
     ensure_catalog(work / "wattline.duckdb", lake)
     # The month counts as processed: (c) measures one new day, as a nightly run sees it.
     results = Results(lake)
@@ -96,16 +109,15 @@ def land_month(work: Path, n: int, days: int) -> None:
 
 
 def land_small_files(work: Path, n: int, day: date, files: int) -> int:
-    from warehouse.lake import READINGS, Lake
+    from warehouse.lake import READINGS
 
-    lake = Lake(work / "lake")
+    lake = open_lake(work)
     frame = day_readings(devices_frame(n), day).sort("ts", "device_id")
-    written = 0
     for k in range(files):
         lo, hi = k * frame.height // files, (k + 1) * frame.height // files
         part = frame.slice(lo, hi - lo).sort("device_id", "ts")
-        written += len(lake.write_partitioned(READINGS, part, "ts", "consumer", 10_000 + k))
-    return written
+        lake.land((READINGS, part, "ts"), writer="consumer", batch=10_000 + k)
+    return files
 
 
 def step_query(work: Path, first: date, last: date) -> str:
@@ -135,12 +147,14 @@ def _settings(work: Path) -> object:
     from wattline.config import CatalogSettings, LakeSettings, Settings
 
     return Settings(
-        lake=LakeSettings(work / "lake", compact_settle_s=0.0, trash_grace_s=0.0),
+        lake=LakeSettings(work / "lake", compact_settle_s=0.0, trash_grace_s=0.0, format=FORMAT),
         catalog=CatalogSettings(work / "wattline.duckdb"),
     )
 
 
 def child(args: argparse.Namespace) -> None:
+    global FORMAT
+    FORMAT = args.format
     import duckdb  # noqa: F401  (imports are not what is measured)
 
     import wattline.jobs  # noqa: F401
@@ -169,11 +183,13 @@ def child(args: argparse.Namespace) -> None:
 def run_child(label: str, args: argparse.Namespace, work: Path, *extra: str) -> None:
     cmd = [sys.executable, __file__, "--work", str(work), "--devices", str(args.devices)]
     cmd += ["--days", str(args.days), "--small-files", str(args.small_files), *extra]
+    cmd += ["--format", args.format]
     out = subprocess.run(cmd, capture_output=True, text=True, cwd=ROOT)
     if out.returncode != 0:
         sys.exit(f"{label} failed:\n{out.stderr}")
     r = json.loads(out.stdout.strip().splitlines()[-1])
-    print(f"{label:<46} {r['seconds']:7.2f} s  peak RSS {r['peak_mb']:6.0f} MB  {r['detail']}")
+    figures = f"{r['seconds']:7.2f} s  peak RSS {r['peak_mb']:6.0f} MB"
+    print(f"{args.format:<8} {label:<46} {figures}  {r['detail']}")
 
 
 def main() -> None:
@@ -185,11 +201,20 @@ def main() -> None:
     parser.add_argument("--work", type=Path)
     parser.add_argument("--first", default="")
     parser.add_argument("--keep", action="store_true", help="keep the work directory")
+    parser.add_argument("--format", choices=["both", "parquet", "delta"], default="both")
     args = parser.parse_args()
     if args.child:
         child(args)
         return
-    work = Path(tempfile.mkdtemp(prefix="wattline-scale-"))
+    if args.format == "both":
+        for fmt in ("parquet", "delta"):
+            run_format(argparse.Namespace(**{**vars(args), "format": fmt}))
+        return
+    run_format(args)
+
+
+def run_format(args: argparse.Namespace) -> None:
+    work = Path(tempfile.mkdtemp(prefix=f"wattline-scale-{args.format}-"))
     print(f"work dir {work}", flush=True)
     new_day = FIRST + timedelta(args.days)
     window_a, window_b = FIRST + timedelta(args.days - 30), new_day - timedelta(29)

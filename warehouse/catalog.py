@@ -124,8 +124,17 @@ def ensure_catalog(path: Path, lake: Lake, strict: bool = True) -> None:
             "close DuckDB sessions on it and retry"
         ) from exc
     try:
-        for name, sql in wanted.items():
-            con.execute(f"CREATE OR REPLACE VIEW {name} AS {sql}")
+        try:
+            con.execute("BEGIN")
+            for name, sql in wanted.items():
+                con.execute(f"CREATE OR REPLACE VIEW {name} AS {sql}")
+        except duckdb.Error as exc:
+            con.execute("ROLLBACK")
+            hint = "an s3:// lake needs DuckDB's httpfs extension (INSTALL httpfs)"
+            if not strict:
+                log.warning("catalog %s views not updated (%s): %s", path, hint, exc)
+                return
+            raise CatalogError(f"catalog {path}: views not created ({hint}): {exc}") from exc
         con.execute(
             "CREATE TABLE IF NOT EXISTS wattline_meta (key VARCHAR PRIMARY KEY, value VARCHAR)"
         )
@@ -140,6 +149,7 @@ def ensure_catalog(path: Path, lake: Lake, strict: bool = True) -> None:
             ]
             + [(f"view:{name}", _normalise(sql)) for name, sql in wanted.items()],
         )
+        con.execute("COMMIT")
         con.execute("CHECKPOINT")
     finally:
         con.close()
