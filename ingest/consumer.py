@@ -63,7 +63,8 @@ class Consumer:
         self.settings = settings
         self.lake = settings.lake.open()
         self.writer = _file_safe(settings.mqtt.client_id)
-        self.inbox = Inbox(settings.ingest.batch_max_messages)
+        s = settings.ingest
+        self.inbox = Inbox(s.batch_max_messages, s.batch_max_bytes, s.max_inflight_bytes)
         self.subscriber = Subscriber(settings.mqtt, self.inbox)
         self.totals = Totals()
         self.metrics = ConsumerMetrics()
@@ -139,6 +140,7 @@ class Consumer:
         self._batch_no += 1
         _failpoint("after_write", self._batch_no - 1)
         acked = self.subscriber.ack_through(received.acks)
+        self.inbox.release(received.nbytes)
         self._recent.add(landing.readings)
         seconds = time.perf_counter() - started
         latency = time.time() - received.received_us[0] / 1e6
@@ -148,7 +150,7 @@ class Consumer:
         r = landing.report
         log.info(
             "batch=%d messages=%d readings=%d landed=%d quarantined=%d duplicates=%d "
-            "acked=%d fast_path=%s seconds=%.3f",
+            "acked=%d bytes=%d reception_pauses=%d fast_path=%s seconds=%.3f",
             self._batch_no - 1,
             r.messages,
             r.readings,
@@ -156,6 +158,8 @@ class Consumer:
             r.quarantined,
             r.duplicates,
             acked,
+            received.nbytes,
+            self.inbox.pauses,
             r.fast_path,
             seconds,
         )

@@ -11,6 +11,12 @@ Flow control: the broker sends at most Receive Maximum (MQTT 5, set on CONNECT) 
 until a batch is written, a batch can never hold more messages than that window,
 hence `Settings.validate` requires batch_max_messages <= receive_maximum.
 
+Flow control by bytes: the inbox counts the payload bytes it holds unacknowledged
+(buffered plus the batch being landed). At ``max_inflight_bytes`` the network thread
+waits inside ``on_message`` until the consumer releases a landed batch, so paho stops
+reading the socket and TCP pushes back on the broker: memory stays bounded whatever
+the message size. Acks queued meanwhile are written as soon as the thread resumes.
+
 Acks go out in the order messages arrived (MQTT 5 §4.6). A message that arrived on
 an earlier connection is never acked on a later one: its packet id may by then
 name a different message, and the broker redelivers it anyway (dedup drops it).
@@ -71,6 +77,7 @@ class Received:
     payloads: list[bytes] = field(default_factory=list)
     received_us: list[int] = field(default_factory=list)
     acks: list[tuple[int, int, int]] = field(default_factory=list)  # (mid, qos, generation)
+    nbytes: int = 0  # payload bytes, released to the inbox once landed and acked
 
     def __len__(self) -> int:
         return len(self.topics)
@@ -79,16 +86,36 @@ class Received:
 class Inbox:
     """Messages handed over by the network thread, taken in batches by the consumer."""
 
-    def __init__(self, batch_max: int) -> None:
+    def __init__(
+        self,
+        batch_max: int,
+        batch_max_bytes: int = 16 * 1024 * 1024,
+        max_held_bytes: int = 64 * 1024 * 1024,
+    ) -> None:
         self._batch_max = batch_max
+        self._batch_max_bytes = batch_max_bytes
+        self._max_held_bytes = max_held_bytes
         self.received = 0  # every message put, for metrics
+        self.held_bytes = 0  # unacked payload bytes: buffered + taken, not yet released
+        self.peak_held_bytes = 0
+        self.pauses = 0  # times reception waited for a landed batch to free room
         self._cond = threading.Condition()
         self._items = Received()
         self._first_at = 0.0
         self._closed = False
 
     def put(self, topic: str, payload: bytes, mid: int, qos: int, generation: int) -> None:
+        """Append a message; wait first while the unacked bytes are at the bound.
+
+        Once closed it never waits: what still arrives is landed by the last flush (or
+        redelivered), and skipping a message would break the in-order acks.
+        """
         with self._cond:
+            if self.held_bytes >= self._max_held_bytes and not self._closed:
+                self.pauses += 1
+                self._cond.notify()  # the consumer may take what is buffered now
+                while self.held_bytes >= self._max_held_bytes and not self._closed:
+                    self._cond.wait()
             items = self._items
             if not items.topics:
                 self._first_at = time.monotonic()
@@ -96,16 +123,26 @@ class Inbox:
             items.payloads.append(payload)
             items.received_us.append(time.time_ns() // 1000)
             items.acks.append((mid, qos, generation))
+            items.nbytes += len(payload)
+            self.held_bytes += len(payload)
+            self.peak_held_bytes = max(self.peak_held_bytes, self.held_bytes)
             self.received += 1
-            if len(items.topics) >= self._batch_max:
+            if self._full(items):
                 self._cond.notify()
+
+    def _full(self, items: Received) -> bool:
+        return (
+            len(items.topics) >= self._batch_max
+            or items.nbytes >= self._batch_max_bytes
+            or self.held_bytes >= self._max_held_bytes
+        )
 
     def take(self, max_wait_s: float) -> Received:
         """Wait until a batch is full, its oldest message is `max_wait_s` old, or close()."""
         with self._cond:
             while not self._closed:
                 count = len(self._items)
-                if count >= self._batch_max:
+                if count and self._full(self._items):
                     break
                 if count:
                     remaining = self._first_at + max_wait_s - time.monotonic()
@@ -116,6 +153,12 @@ class Inbox:
                     self._cond.wait(max_wait_s)
             taken, self._items = self._items, Received()
             return taken
+
+    def release(self, nbytes: int) -> None:
+        """A taken batch is landed and acked: its bytes no longer count against the bound."""
+        with self._cond:
+            self.held_bytes -= nbytes
+            self._cond.notify_all()
 
     def pending(self) -> int:
         with self._cond:

@@ -8,7 +8,9 @@ readings and quarantine reasons in three vectorised steps:
    unknown fields, no quantity; each gives a fixed `Reason`.
 2. `Readings.validate(lazy=True)`: ranges, finiteness, state enum, dtypes. Its
    `failure_cases` row index maps each failure back to its row (never
-   `drop_invalid_rows`: that drops silently).
+   `drop_invalid_rows`: that drops silently). The same checks first run as one
+   Polars pass (`passes_checks`); pandera runs only when that pass finds a failure,
+   to name it (50 checks one by one cost 0.09 s per 200,000 readings, the pass 0.01 s).
 3. Good rows of a message land even when their siblings fail.
 """
 
@@ -130,6 +132,33 @@ class Quarantine(pa.DataFrameModel):
         coerce = False
 
 
+_NON_NULL: Final = ("site", "device_id", "ts", "received_at")
+
+
+def passes_checks(typed: pl.DataFrame) -> bool:
+    """Whether `Readings.validate` would pass, in one vectorised pass over the frame.
+
+    Mirrors the model: exact schema (strict, no coercion), the non-nullable columns,
+    the id pattern, each quantity's range and finiteness, the state enum. A False
+    sends the frame to pandera, which reports each failure; a True skips it.
+    tests/schemas/test_readings.py checks the two agree on every kind of failure.
+    """
+    if typed.schema != READING_SCHEMA:
+        return False
+    if typed.is_empty():
+        return True
+    checks = [
+        *[pl.col(c).is_not_null().all() for c in _NON_NULL],
+        *[pl.col(c).unique().str.contains(_ID_REGEX).all() for c in ("site", "device_id")],
+        *[
+            (pl.col(q).is_null() | (pl.col(q).is_between(lo, hi) & pl.col(q).is_finite())).all()
+            for q, (lo, hi) in QUANTITY_RANGES.items()
+        ],
+        (pl.col("state").is_null() | pl.col("state").is_in(list(STATES))).all(),
+    ]
+    return bool(typed.select(pl.all_horizontal(checks)).item())
+
+
 def parse_ts(raw: pl.Expr) -> pl.Expr:
     """RFC 3339 with an offset (or Z), or integer epoch milliseconds, to UTC microseconds."""
     epoch = raw.cast(pl.Int64, strict=False).cast(pl.Datetime("ms")).dt.replace_time_zone("UTC")
@@ -188,6 +217,8 @@ def split_candidates(
     )
     passed = classified.filter(pl.col("_reason").is_null())
     typed = passed.select(*READING_COLUMNS)
+    if passes_checks(typed):
+        return typed, early
     try:
         Readings.validate(typed, lazy=True)
     except pa.errors.SchemaErrors as exc:

@@ -77,6 +77,12 @@ class IngestSettings:
     # flush_interval_s, whichever comes first (landing latency ~ flush_interval_s).
     batch_max_messages: int = 20_000
     batch_max_readings: int = 200_000
+    # ... or when its payloads reach this many bytes (a batch of 100-reading messages
+    # lands while the next one is received, instead of after the whole burst).
+    batch_max_bytes: int = 16 * 1024 * 1024
+    # Payload bytes held unacknowledged (buffered + being landed). At the bound the
+    # network thread stops reading, so TCP pushes back on the broker instead of RSS growing.
+    max_inflight_bytes: int = 64 * 1024 * 1024
     flush_interval_s: float = 1.0
     max_payload_bytes: int = 256 * 1024
     # Readings further than this in the future of their receive time are rejected.
@@ -152,6 +158,15 @@ class Settings:
             "sending before a batch fills and every flush waits for the timer",
         )
         _require(i.flush_interval_s > 0, "ingest.flush_interval_s must be > 0")
+        _require(
+            i.max_payload_bytes <= i.batch_max_bytes,
+            "ingest.batch_max_bytes must be >= ingest.max_payload_bytes",
+        )
+        _require(
+            i.max_inflight_bytes >= 2 * i.batch_max_bytes,
+            "ingest.max_inflight_bytes must be >= 2 x ingest.batch_max_bytes, so the next "
+            "batch is received while one lands",
+        )
         _require(
             i.dedup_keys >= 2 * i.batch_max_readings,
             "ingest.dedup_keys must be >= 2 x ingest.batch_max_readings so a redelivered "

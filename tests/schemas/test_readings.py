@@ -4,11 +4,20 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
+import pandera.polars as pa
 import polars as pl
 import pytest
 
 from ingest.candidates import CANDIDATE_SCHEMA
-from schemas.readings import READING_COLUMNS, parse_ts, split_candidates
+from schemas.readings import (
+    READING_COLUMNS,
+    READING_SCHEMA,
+    Readings,
+    parse_ts,
+    passes_checks,
+    split_candidates,
+)
+from schemas.wire import QUANTITY_RANGES
 
 
 @pytest.mark.parametrize(
@@ -79,3 +88,47 @@ def test_split_keeps_good_rows_and_names_each_reason() -> None:
     }
     detail = dict(bad.select("_row", "detail").iter_rows())[4]
     assert "power_factor=1.01" in detail and "temperature_c=900.0" in detail
+
+
+def _typed(**overrides: object) -> pl.DataFrame:
+    row: dict[str, object] = {c: None for c in READING_COLUMNS}
+    received = datetime(2026, 11, 21, 8, 0, tzinfo=UTC)
+    row.update(site="s1", device_id="m-1", ts=received, received_at=received, power_kw=5.0)
+    row.update(overrides)
+    good = {**row, "power_kw": 1.0}
+    return pl.DataFrame([good, row, good], schema=READING_SCHEMA)
+
+
+@pytest.mark.parametrize(
+    "overrides",
+    [
+        {},
+        {"power_kw": -1e9},
+        {"power_factor": 1.5},
+        {"voltage_v": float("nan")},
+        {"energy_kwh": float("inf")},
+        {"temperature_c": float("-inf")},
+        {"state": "dancing"},
+        {"state": "running"},
+        {"device_id": "has space"},
+        {"site": None},
+        {"ts": None},
+        *[{q: hi} for q, (_, hi) in QUANTITY_RANGES.items()],
+        *[{q: lo} for q, (lo, _) in QUANTITY_RANGES.items()],
+        *[{q: hi * 1.01 + 1} for q, (_, hi) in QUANTITY_RANGES.items()],
+    ],
+)
+def test_the_one_pass_check_agrees_with_pandera(overrides: dict[str, object]) -> None:
+    """`passes_checks` decides whether pandera runs, so it must never pass what pandera fails."""
+    frame = _typed(**overrides)
+    try:
+        Readings.validate(frame, lazy=True)
+        pandera_ok = True
+    except pa.errors.SchemaErrors:
+        pandera_ok = False
+    assert passes_checks(frame) is pandera_ok
+
+
+def test_the_one_pass_check_refuses_a_wrong_schema() -> None:
+    frame = _typed().with_columns(pl.col("seq").cast(pl.Int32))
+    assert not passes_checks(frame)
