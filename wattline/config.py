@@ -79,10 +79,10 @@ class IngestSettings:
     batch_max_readings: int = 200_000
     # ... or when its payloads reach this many bytes (a batch of 100-reading messages
     # lands while the next one is received, instead of after the whole burst).
-    batch_max_bytes: int = 16 * 1024 * 1024
+    batch_max_bytes: int = 8 * 1024 * 1024
     # Payload bytes held unacknowledged (buffered + being landed). At the bound the
     # network thread stops reading, so TCP pushes back on the broker instead of RSS growing.
-    max_inflight_bytes: int = 64 * 1024 * 1024
+    max_inflight_bytes: int = 24 * 1024 * 1024
     flush_interval_s: float = 1.0
     max_payload_bytes: int = 256 * 1024
     # Readings further than this in the future of their receive time are rejected.
