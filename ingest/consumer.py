@@ -76,13 +76,15 @@ class Consumer:
     def prepare(self) -> None:
         ensure_catalog(self.settings.catalog.path, self.lake, strict=False)
         self._batch_no = self.lake.next_batch(self.writer)
+        newest: list[str] | list[Path]
         if self.lake.delta is not None:
             # every writer's newest files: after a crash this writer's unacked batch is
             # there, whoever compacted it since
-            newest: list[str] | list[Path] = self.lake.delta.newest_first(READINGS)
+            newest = self.lake.delta.newest_first(READINGS)
+            options = self.lake.delta.storage_options
         else:
             newest = self.lake.recent_files_first(READINGS, self.writer)
-        options = self.lake.delta.storage_options if self.lake.delta else {}
+            options = {}
         self._recent = RecentKeys.rebuild(self.settings.ingest.dedup_keys, newest, options)
 
     def stop(self) -> None:

@@ -23,7 +23,7 @@ from warehouse.lake import EVALUATIONS, LOAD_FACTOR, QUARANTINE, READINGS, Lake
 
 log = logging.getLogger(__name__)
 CATALOG_VERSION: Final = 1
-DELTA_VIEWS: Final = ("readings", "quarantine")
+DELTA_VIEWS: Final = (READINGS, QUARANTINE)  # views over a Delta version's files
 STORAGE_COMPATIBILITY: Final = "v1.4.0"
 
 

@@ -150,8 +150,7 @@ def compact_partition(
     started = time.perf_counter()
     inputs = _landing_order(files)
     frame = pl.read_parquet([str(p) for p in inputs], hive_partitioning=False)
-    kept, duplicates, conflicts = _dedupe(frame, KEYS[table])
-    kept = kept.sort(list(SORT[table]), maintain_order=True)
+    kept, duplicates, conflicts = settle_rows(table, frame)
     generation = _generation()
     staging = lake.table_dir(table) / STAGING / f"{partition.name}.{generation}"
     write_atomic(kept, staging / f"{COMPACT_PREFIX}{generation}.parquet")
@@ -211,6 +210,16 @@ def _landing_order(files: list[Path]) -> list[Path]:
         files,
         key=lambda p: (not is_compacted(p), p.stat().st_mtime_ns, p.name),
     )
+
+
+def settle_rows(table: str, frame: pl.DataFrame) -> tuple[pl.DataFrame, int, int]:
+    """A settled day's rows: first landed copy per key, in the table's sort order.
+
+    Returns (rows, duplicates dropped, keys whose copies differ in value). Shared by
+    compaction, Delta's settled-day rewrite and migration, so all three agree.
+    """
+    kept, duplicates, conflicts = _dedupe(frame, KEYS[table])
+    return kept.sort(list(SORT[table]), maintain_order=True), duplicates, conflicts
 
 
 def _dedupe(frame: pl.DataFrame, key: tuple[str, ...]) -> tuple[pl.DataFrame, int, int]:

@@ -202,13 +202,13 @@ class DeltaTables:
             commit_properties=CommitProperties(custom_metadata={"wattline.op": "dedup"}),
         )
 
-    def expire_before(self, table: str, cutoff: date) -> int:
-        """Delete whole days before `cutoff` (a metadata-only Delta DELETE)."""
+    def expire_before(self, table: str, cutoff: date) -> list[date]:
+        """Delete whole days before `cutoff` (a metadata-only Delta DELETE); the days gone."""
         dt = self.table(table)
-        if dt is None or not any(f.day < cutoff for f in self.files(table)):
-            return 0
-        metrics = dt.delete(f"{DATE} < '{cutoff.isoformat()}'")
-        return int(metrics.get("num_removed_files", 0))
+        days = sorted({f.day for f in self.files(table) if f.day < cutoff}) if dt else []
+        if dt is not None and days:
+            dt.delete(f"{DATE} < '{cutoff.isoformat()}'")
+        return days
 
     def vacuum(self, table: str, grace_s: float) -> int:
         """Delete files no version newer than `grace_s` ago reads (rounded up to hours)."""

@@ -26,7 +26,7 @@ from datetime import date, timedelta
 import polars as pl
 from deltalake.exceptions import CommitFailedError, DeltaError
 
-from warehouse.compact import KEYS, SORT, MaintenanceReport, PartitionReport, _dedupe
+from warehouse.compact import MaintenanceReport, PartitionReport, settle_rows
 from warehouse.delta import DataFile, DeltaTables, settled
 from warehouse.lake import QUARANTINE, READINGS
 
@@ -48,11 +48,8 @@ def maintain_delta(
         if tables.table(table) is None:
             continue
         if retention_days > 0:
-            cutoff = today - timedelta(days=retention_days)
-            expired = sorted({f.day for f in tables.files(table) if f.day < cutoff})
-            if expired:
-                tables.expire_before(table, cutoff)
-                report.expired += [(table, d) for d in expired]
+            expired = tables.expire_before(table, today - timedelta(days=retention_days))
+            report.expired += [(table, d) for d in expired]
         for day, files in sorted(tables.days(table).items()):
             ready = settled(files, now, settle_s)
             if len(ready) < 2:
@@ -89,8 +86,7 @@ def _rewrite_day(
         storage_options=tables.storage_options or None,
     )
     frame = frame.drop("date", strict=False)
-    kept, duplicates, conflicts = _dedupe(frame, KEYS[table])
-    kept = kept.sort(list(SORT[table]), maintain_order=True)
+    kept, duplicates, conflicts = settle_rows(table, frame)
     tables.rewrite_day(table, day, kept)
     if conflicts:
         log.warning(

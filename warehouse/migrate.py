@@ -17,7 +17,7 @@ from datetime import date
 
 import polars as pl
 
-from warehouse.compact import KEYS, SORT, _dedupe, _landing_order
+from warehouse.compact import _landing_order, settle_rows
 from warehouse.delta import DeltaTables
 from warehouse.lake import PARTITION_PREFIX, QUARANTINE, READINGS, Lake, data_files_in
 
@@ -67,8 +67,7 @@ def migrate(source: Lake, target: DeltaTables) -> MigrationReport:
             if not files:
                 continue
             frame = pl.read_parquet([str(p) for p in files], hive_partitioning=False)
-            kept, duplicates, _ = _dedupe(frame, KEYS[table])
-            kept = kept.sort(list(SORT[table]), maintain_order=True)
+            kept, duplicates, _ = settle_rows(table, frame)
             expected = checksum(kept)
             if day in in_delta:
                 if _read_back(target, table, day) != expected:
