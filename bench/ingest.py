@@ -185,12 +185,14 @@ def bare_ceiling(broker: Broker, site: str, items: list[tuple[str, bytes]]) -> f
 
 
 BATCH_READINGS = 200_000  # --batch-readings
+RECEIVER = "thread"  # --receiver
 
 
 def write_config(path: Path, broker: Broker, work: Path, site: str, batch_messages: int) -> Path:
     path.write_text(
         f'[mqtt]\nport = {broker.port}\nclient_id = "bench-{site}"\ntopic = "telemetry/{site}/#"\n'
         f"[ingest]\nbatch_max_messages = {batch_messages}\nbatch_max_readings = {BATCH_READINGS}\n"
+        f'receiver = "{RECEIVER}"\n'
         f'flush_interval_s = 0.5\n[lake]\nroot = "{work / "lake"}"\n'
         f'[catalog]\npath = "{work / "catalog.duckdb"}"\n'
     )
@@ -215,10 +217,16 @@ class Consumer:
             time.sleep(0.05)
 
     def peak_rss_mb(self) -> float:
-        for line in Path(f"/proc/{self.proc.pid}/status").read_text().splitlines():
-            if line.startswith("VmHWM:"):
-                return int(line.split()[1]) / 1024
-        return float("nan")
+        """VmHWM of the consumer plus its children (the reception process, if any)."""
+        pids = [self.proc.pid]
+        for children in Path(f"/proc/{self.proc.pid}/task").glob("*/children"):
+            pids += [int(pid) for pid in children.read_text().split()]
+        total = 0.0
+        for pid in pids:
+            for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+                if line.startswith("VmHWM:"):
+                    total += int(line.split()[1]) / 1024
+        return total
 
     def stop(self) -> None:
         self.proc.send_signal(signal.SIGTERM)
@@ -347,8 +355,14 @@ def main() -> None:
     parser.add_argument("--devices", type=int, default=0, help="default 1000 (paho) or 8")
     parser.add_argument("--repeat", type=int, default=1, help="runs per shape; medians printed")
     parser.add_argument("--no-latency", action="store_true", help="skip the half-rate run")
+    parser.add_argument(
+        "--receiver",
+        choices=["thread", "process", "both"],
+        default="thread",
+        help="ingest.receiver; both: each run measures the two side by side",
+    )
     args = parser.parse_args()
-    global BATCH_READINGS, PUBLISHER
+    global BATCH_READINGS, PUBLISHER, RECEIVER
     BATCH_READINGS = args.batch_readings
     PUBLISHER = args.publisher
     devices = args.devices or (1000 if args.publisher == "paho" else 8)
@@ -365,7 +379,10 @@ def main() -> None:
         for per_message in (1, 100):
             messages = args.messages if per_message == 1 else args.messages // 10
             readings = messages * per_message
-            bares, mines, rsss = [], [], []
+            receivers = ["thread", "process"] if args.receiver == "both" else [args.receiver]
+            bares: list[float] = []
+            mines: dict[str, list[float]] = {r: [] for r in receivers}
+            rsss: dict[str, list[float]] = {r: [] for r in receivers}
             for run in range(args.repeat):
                 name = f"{per_message}r{run}"
                 bares.append(
@@ -373,30 +390,36 @@ def main() -> None:
                         broker, f"bare{name}", stream(f"bare{name}", messages, per_message, devices)
                     )
                 )
-                mine, rss = wattline_run(
-                    broker,
-                    work,
-                    f"w{name}",
-                    stream(f"w{name}", messages, per_message, devices),
-                    readings,
-                    args.batch_messages,
-                )
-                mines.append(mine)
-                rsss.append(rss)
+                for receiver in receivers:
+                    RECEIVER = receiver
+                    tag = f"w{name}{receiver[0]}"
+                    mine, rss = wattline_run(
+                        broker,
+                        work,
+                        tag,
+                        stream(tag, messages, per_message, devices),
+                        readings,
+                        args.batch_messages,
+                    )
+                    mines[receiver].append(mine)
+                    rsss[receiver].append(rss)
+                    print(
+                        f"   run {run} receiver={receiver}: ceiling {readings / bares[-1]:,.0f} "
+                        f"readings/s, wattline {readings / mine:,.0f} readings/s, "
+                        f"ratio {bares[-1] / mine:.2f}, RSS {rss:.0f} MB",
+                        flush=True,
+                    )
+            bare = median(bares)
+            for receiver in receivers:
+                mine = median(mines[receiver])
                 print(
-                    f"   run {run}: ceiling {readings / bares[-1]:,.0f} readings/s, "
-                    f"wattline {readings / mine:,.0f} readings/s, ratio {bares[-1] / mine:.2f}, "
-                    f"RSS {rss:.0f} MB",
+                    f"shape {per_message:>3} reading(s)/msg, {messages} msgs, receiver={receiver}, "
+                    f"median of {args.repeat}: ceiling {readings / bare:,.0f} readings/s "
+                    f"({messages / bare:,.0f} msg/s); wattline {readings / mine:,.0f} readings/s "
+                    f"({messages / mine:,.0f} msg/s); ratio {bare / mine:.2f}; "
+                    f"consumer peak RSS max {max(rsss[receiver]):.0f} MB",
                     flush=True,
                 )
-            bare, mine = median(bares), median(mines)
-            print(
-                f"shape {per_message:>3} reading(s)/msg, {messages} msgs, median of {args.repeat}: "
-                f"ceiling {readings / bare:,.0f} readings/s ({messages / bare:,.0f} msg/s); "
-                f"wattline {readings / mine:,.0f} readings/s ({messages / mine:,.0f} msg/s); "
-                f"ratio {bare / mine:.2f}; consumer peak RSS max {max(rsss):.0f} MB",
-                flush=True,
-            )
             if args.no_latency:
                 continue
             half = messages / mine / 2

@@ -24,6 +24,7 @@ from ingest.dedup import RecentKeys
 from ingest.metrics import ConsumerMetrics, MetricsServer
 from ingest.mqtt import Inbox, Received, Subscriber
 from ingest.pipeline import Batch, BatchReport, process
+from ingest.receiver import ProcessReception
 from warehouse.catalog import ensure_catalog
 from warehouse.lake import QUARANTINE, READINGS
 from wattline.config import Settings
@@ -64,8 +65,13 @@ class Consumer:
         self.lake = settings.lake.open()
         self.writer = _file_safe(settings.mqtt.client_id)
         s = settings.ingest
-        self.inbox = Inbox(s.batch_max_messages, s.batch_max_bytes, s.max_inflight_bytes)
-        self.subscriber = Subscriber(settings.mqtt, self.inbox)
+        self.inbox: Inbox | ProcessReception
+        self.subscriber: Subscriber | ProcessReception
+        if s.receiver == "process":
+            self.inbox = self.subscriber = ProcessReception(settings)
+        else:
+            self.inbox = Inbox(s.batch_max_messages, s.batch_max_bytes, s.max_inflight_bytes)
+            self.subscriber = Subscriber(settings.mqtt, self.inbox)
         self.totals = Totals()
         self.metrics = ConsumerMetrics()
         self.metrics_server: MetricsServer | None = None

@@ -137,10 +137,16 @@ class Inbox:
             or self.held_bytes >= self._max_held_bytes
         )
 
-    def take(self, max_wait_s: float) -> Received:
-        """Wait until a batch is full, its oldest message is `max_wait_s` old, or close()."""
+    def take(self, max_wait_s: float, idle_s: float | None = None) -> Received:
+        """Wait until a batch is full, its oldest message is `max_wait_s` old, or close().
+
+        With `idle_s`, an empty inbox returns an empty batch after that long.
+        """
+        idle_until = None if idle_s is None else time.monotonic() + idle_s
         with self._cond:
             while not self._closed:
+                if idle_until is not None and not self._items and time.monotonic() >= idle_until:
+                    break
                 count = len(self._items)
                 if count and self._full(self._items):
                     break
@@ -149,6 +155,8 @@ class Inbox:
                     if remaining <= 0:
                         break
                     self._cond.wait(remaining)
+                elif idle_until is not None:
+                    self._cond.wait(max(0.0, min(max_wait_s, idle_until - time.monotonic())))
                 else:
                     self._cond.wait(max_wait_s)
             taken, self._items = self._items, Received()

@@ -83,6 +83,9 @@ class IngestSettings:
     # Payload bytes held unacknowledged (buffered + being landed). At the bound the
     # network thread stops reading, so TCP pushes back on the broker instead of RSS growing.
     max_inflight_bytes: int = 24 * 1024 * 1024
+    # "thread": paho in a thread of the consumer; "process": in a child process, so its
+    # Python receive loop does not hold the landing thread's GIL (ingest/receiver.py).
+    receiver: str = "thread"
     flush_interval_s: float = 1.0
     max_payload_bytes: int = 256 * 1024
     # Readings further than this in the future of their receive time are rejected.
@@ -158,6 +161,9 @@ class Settings:
             "sending before a batch fills and every flush waits for the timer",
         )
         _require(i.flush_interval_s > 0, "ingest.flush_interval_s must be > 0")
+        _require(
+            i.receiver in ("thread", "process"), "ingest.receiver must be 'thread' or 'process'"
+        )
         _require(
             i.max_payload_bytes <= i.batch_max_bytes,
             "ingest.batch_max_bytes must be >= ingest.max_payload_bytes",

@@ -56,7 +56,30 @@ def landed(lake: Path, site: str) -> tuple[int, int]:
 
 
 def with_format(settings: Settings, fmt: str) -> Settings:
-    return replace(settings, lake=replace(settings.lake, format=fmt)).validate()
+    """`fmt` is a lake format, optionally `+process` for ingest.receiver = "process"."""
+    fmt, _, receiver = fmt.partition("+")
+    return replace(
+        settings,
+        lake=replace(settings.lake, format=fmt),
+        ingest=replace(settings.ingest, receiver=receiver or "thread"),
+    ).validate()
+
+
+def children(pid: int) -> list[int]:
+    found: list[int] = []
+    for listing in Path(f"/proc/{pid}/task").glob("*/children"):
+        found += [int(child) for child in listing.read_text().split()]
+    return found
+
+
+def gone(pid: int, timeout_s: float = 10.0) -> bool:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        status = Path(f"/proc/{pid}/status")
+        if not status.exists() or "State:\tZ" in status.read_text():
+            return True
+        time.sleep(0.05)
+    return False
 
 
 def wait_landed(lake: Path, site: str, expected: int, timeout_s: float = 60.0) -> tuple[int, int]:
@@ -70,7 +93,7 @@ def wait_landed(lake: Path, site: str, expected: int, timeout_s: float = 60.0) -
     return counts
 
 
-@pytest.mark.parametrize("fmt", ["parquet", "delta"])
+@pytest.mark.parametrize("fmt", ["parquet", "delta", "parquet+process"])
 def test_sigkill_mid_stream_loses_and_duplicates_nothing(
     broker: Broker, site: str, tmp_path: Path, fmt: str
 ) -> None:
@@ -85,7 +108,10 @@ def test_sigkill_mid_stream_loses_and_duplicates_nothing(
     sender.start()
     for _ in range(3):  # three hard kills while the stream flows
         time.sleep(1.2)
+        receivers = children(consumer.process.pid)
         consumer.kill()
+        # a reception process must not outlive its consumer (it would hold the session)
+        assert all(gone(pid) for pid in receivers)
         time.sleep(0.3)
         consumer = ConsumerProcess(config, log)
         consumer.wait_connected()
@@ -96,7 +122,7 @@ def test_sigkill_mid_stream_loses_and_duplicates_nothing(
     assert (total, distinct) == (30_000, 30_000)
 
 
-@pytest.mark.parametrize("fmt", ["parquet", "delta"])
+@pytest.mark.parametrize("fmt", ["parquet", "delta", "parquet+process"])
 @pytest.mark.parametrize("failpoint", ["before_write:1", "after_write:1"])
 def test_crash_at_the_worst_moment_loses_and_duplicates_nothing(
     broker: Broker, site: str, tmp_path: Path, failpoint: str, fmt: str
@@ -123,11 +149,12 @@ def test_crash_at_the_worst_moment_loses_and_duplicates_nothing(
         assert stopped and int(stopped[-1]) > 0, "redelivered readings should be counted"
 
 
+@pytest.mark.parametrize("fmt", ["parquet", "parquet+process"])
 def test_broker_restart_with_persistence_loses_nothing(
-    own_broker: Broker, site: str, tmp_path: Path
+    own_broker: Broker, site: str, tmp_path: Path, fmt: str
 ) -> None:
     """Readings queued for a stopped consumer survive a broker restart (persistence on)."""
-    settings = settings_for(own_broker, tmp_path, site)
+    settings = with_format(settings_for(own_broker, tmp_path, site), fmt)
     config = write_toml(settings, tmp_path / "wattline.toml")
     log = tmp_path / "consumer.log"
     consumer = ConsumerProcess(config, log)
