@@ -1,0 +1,183 @@
+"""Maximum demand: the mean power over fixed clock windows (15 minutes by default), per
+site and per transformer, each day's peak window with the loads that made it, and the
+month's maximum against the contracted demand.
+
+Demand is what a utility's demand meter records: energy in a clock-aligned window
+divided by the window's length, P_demand [kW] = E_window [kWh] x 60 / window_min. The
+window is aligned to the site's local clock (00:00, 00:15, ...), so a bucket at 10:14
+local belongs to the 10:00 window and one at 10:15 to the next. Energy is attributed to
+the minute its bucket starts in (transforms/bucket_readings.py), so a window's demand is
+exact to the energy of readings straddling its edges.
+
+The site's demand is the sum of its transformers (incomers) where it has any registered,
+otherwise the sum of every device (the same rule as the bill's `billing_meter`);
+"contributors" of a peak are the loads (every device but transformers) ranked by their
+power in that window.
+"""
+
+from __future__ import annotations
+
+from typing import Final
+
+import polars as pl
+
+from transforms.tariff import MINUTES_PER_DAY, Tariff
+
+DEMAND_SCHEMA: Final = pl.Schema(
+    {
+        "day": pl.Date,
+        "site": pl.String,
+        "meter": pl.String,  # "site" or a transformer's device_id
+        "window_start": pl.Datetime("us", "UTC"),
+        "window_min": pl.Int16,
+        "demand_kw": pl.Float64,
+    }
+)
+PEAK_SCHEMA: Final = pl.Schema(
+    {
+        "day": pl.Date,
+        "site": pl.String,
+        "window_start": pl.Datetime("us", "UTC"),
+        "demand_kw": pl.Float64,
+        "rank": pl.Int8,
+        "device_id": pl.String,
+        "device_kw": pl.Float64,
+        "share": pl.Float64,
+    }
+)
+TOP_CONTRIBUTORS: Final = 5
+
+
+def check_window(window_min: int) -> None:
+    if window_min <= 0 or MINUTES_PER_DAY % window_min:
+        raise ValueError(
+            f"demand window {window_min} min must divide a day (1, 5, 15, 30, 60 ...)"
+        )
+
+
+def demand_windows(
+    tagged: pl.DataFrame, devices: pl.DataFrame, window_min: int = 15
+) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """(demand per site/transformer and window, each site-day's peak window with its top
+    contributors) from 1-minute buckets tagged with `day` and `local_minute_of_week`."""
+    check_window(window_min)
+    if tagged.is_empty():
+        return DEMAND_SCHEMA.to_frame(), PEAK_SCHEMA.to_frame()
+    offset = pl.col("local_minute_of_week") % window_min
+    per_device = (
+        tagged.select(
+            "day",
+            "site",
+            "device_id",
+            "energy_kwh",
+            window_start=pl.col("minute") - pl.duration(minutes=offset),
+        )
+        .group_by("day", "site", "device_id", "window_start")
+        .agg(device_kw=pl.col("energy_kwh").sum() * (60.0 / window_min))
+        .join(devices.select("device_id", "kind"), on="device_id", how="left")
+    )
+    incomers = (
+        devices.filter(pl.col("kind") == "transformer").get_column("site").unique().to_list()
+    )
+    is_transformer = (pl.col("kind") == "transformer").fill_null(False)
+    billing = pl.when(pl.col("site").is_in(incomers)).then(is_transformer).otherwise(True)
+    site = (
+        per_device.filter(billing)
+        .group_by("day", "site", "window_start")
+        .agg(demand_kw=pl.col("device_kw").sum())
+        .with_columns(meter=pl.lit("site"))
+    )
+    transformers = per_device.filter(is_transformer).select(
+        "day", "site", "window_start", meter="device_id", demand_kw="device_kw"
+    )
+    demand = (
+        pl.concat([site.select(transformers.columns), transformers])
+        .with_columns(window_min=pl.lit(window_min, pl.Int16))
+        .select(DEMAND_SCHEMA.names())
+        .cast(DEMAND_SCHEMA)
+        .sort("day", "site", "meter", "window_start")
+    )
+    peaks = (
+        site.sort("demand_kw", "window_start", descending=[True, False])
+        .group_by("day", "site", maintain_order=True)
+        .first()
+        .select("day", "site", "window_start", "demand_kw")
+    )
+    loads = per_device.filter(~is_transformer).select(
+        "day", "site", "window_start", "device_id", "device_kw"
+    )
+    top = (
+        peaks.join(loads, on=["day", "site", "window_start"], how="left")
+        .sort("device_kw", "device_id", descending=[True, False], nulls_last=True)
+        .with_columns(
+            rank=pl.int_range(1, pl.len() + 1).over("day", "site"),
+            share=pl.col("device_kw") / pl.col("demand_kw"),
+        )
+        .filter(pl.col("rank") <= TOP_CONTRIBUTORS)
+        .select(PEAK_SCHEMA.names())
+        .cast(PEAK_SCHEMA)
+        .sort("day", "site", "rank")
+    )
+    return demand, top
+
+
+MONTHLY_SCHEMA: Final = pl.Schema(
+    {
+        "month": pl.Date,  # the first day of the site-local month
+        "site": pl.String,
+        "max_demand_kw": pl.Float64,
+        "window_start": pl.Datetime("us", "UTC"),
+        "top_device_id": pl.String,
+        "top_device_kw": pl.Float64,
+        "contracted_kw": pl.Float64,
+        "demand_ratio": pl.Float64,
+        "approaching_contract": pl.Boolean,
+        "demand_charge": pl.Float64,
+    }
+)
+
+
+def monthly_demand(
+    peaks: pl.LazyFrame | pl.DataFrame, tariffs: dict[str, Tariff], alert_fraction: float = 0.9
+) -> pl.DataFrame:
+    """The month's maximum demand per site, the load that made most of it, and how close it
+    is to the contracted demand: `approaching_contract` when max >= alert_fraction x
+    contracted (null where no contract is known). The demand charge is the tariff's
+    charge per kW-month times the month's maximum (the common Chinese 按需量 basis)."""
+    frame = peaks.lazy().collect() if isinstance(peaks, pl.LazyFrame) else peaks
+    if frame.is_empty():
+        return MONTHLY_SCHEMA.to_frame()
+    terms = pl.DataFrame(
+        {
+            "site": list(tariffs),
+            "contracted_kw": [t.contracted_kw for t in tariffs.values()],
+            "charge": [t.demand_charge_per_kw_month for t in tariffs.values()],
+        },
+        schema={"site": pl.String, "contracted_kw": pl.Float64, "charge": pl.Float64},
+    )
+    best = (
+        frame.with_columns(month=pl.col("day").dt.truncate("1mo"))
+        .sort("demand_kw", "window_start", "rank", descending=[True, False, False])
+        .group_by("month", "site", maintain_order=True)
+        .first()
+    )
+    ratio = pl.col("max_demand_kw") / pl.col("contracted_kw")
+    return (
+        best.select(
+            "month",
+            "site",
+            "window_start",
+            max_demand_kw="demand_kw",
+            top_device_id="device_id",
+            top_device_kw="device_kw",
+        )
+        .join(terms, on="site", how="left")
+        .with_columns(demand_ratio=ratio)
+        .with_columns(
+            approaching_contract=pl.col("demand_ratio") >= alert_fraction,
+            demand_charge=pl.col("max_demand_kw") * pl.col("charge"),
+        )
+        .select(MONTHLY_SCHEMA.names())
+        .cast(MONTHLY_SCHEMA)
+        .sort("month", "site")
+    )
