@@ -50,9 +50,7 @@ TOP_CONTRIBUTORS: Final = 5
 
 def check_window(window_min: int) -> None:
     if window_min <= 0 or MINUTES_PER_DAY % window_min:
-        raise ValueError(
-            f"demand window {window_min} min must divide a day (1, 5, 15, 30, 60 ...)"
-        )
+        raise ValueError(f"demand window {window_min} min must divide a day (1, 5, 15, 30, 60 ...)")
 
 
 def demand_windows(
@@ -76,9 +74,7 @@ def demand_windows(
         .agg(device_kw=pl.col("energy_kwh").sum() * (60.0 / window_min))
         .join(devices.select("device_id", "kind"), on="device_id", how="left")
     )
-    incomers = (
-        devices.filter(pl.col("kind") == "transformer").get_column("site").unique().to_list()
-    )
+    incomers = devices.filter(pl.col("kind") == "transformer").get_column("site").unique().to_list()
     is_transformer = (pl.col("kind") == "transformer").fill_null(False)
     billing = pl.when(pl.col("site").is_in(incomers)).then(is_transformer).otherwise(True)
     site = (

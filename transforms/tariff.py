@@ -105,9 +105,7 @@ def parse_tariff(site: str, body: Any) -> Tariff:
             raise TariffError(f"{where}: period {name!r} is not one of {list(PERIODS)}")
         if not isinstance(price, int | float) or price < 0:
             raise TariffError(f"{where}: price of {name!r} must be a number >= 0")
-    seasons = tuple(
-        _season(where, i, s, set(prices)) for i, s in enumerate(body.get("season", []))
-    )
+    seasons = tuple(_season(where, i, s, set(prices)) for i, s in enumerate(body.get("season", [])))
     if not seasons:
         raise TariffError(f"{where}: at least one [[{site}.season]] is needed")
     covered = sorted(m for s in seasons for m in s.months)
@@ -304,9 +302,7 @@ def price_by_period(
     )
     kinds = devices.select("device_id", "kind")
     out = out.join(kinds, on="device_id", how="left")
-    incomers = (
-        devices.filter(pl.col("kind") == "transformer").get_column("site").unique().to_list()
-    )
+    incomers = devices.filter(pl.col("kind") == "transformer").get_column("site").unique().to_list()
     billing = (
         pl.when(pl.col("site").is_in(incomers))
         .then(pl.col("kind") == "transformer")

@@ -24,8 +24,16 @@ prices = { critical = 1.5, peak = 1.2, flat = 0.7, valley = 0.3 }
 [[plant-a.season]]
 name = "summer"
 months = [7, 8, 9]
-workday = { "00:00" = "valley", "08:00" = "flat", "10:00" = "peak", "12:00" = "flat", "13:00" = "critical", "15:00" = "peak", "17:00" = "flat", "22:00" = "valley" }
 rest_day = { "00:00" = "valley" }
+[plant-a.season.workday]
+"00:00" = "valley"
+"08:00" = "flat"
+"10:00" = "peak"
+"12:00" = "flat"
+"13:00" = "critical"
+"15:00" = "peak"
+"17:00" = "flat"
+"22:00" = "valley"
 
 [[plant-a.season]]
 name = "rest of year"
@@ -127,9 +135,8 @@ def test_a_site_without_a_tariff_keeps_its_flat_price(tariffs) -> None:
     priced = price_by_period(
         _tag(_local_day(date(2026, 7, 15), "motor-b", "plant-b", 0.5)), DEVICES, SITES, tariffs
     )
-    assert priced.select("period", "energy_kwh", "price_per_kwh", "cost", "billing_meter").rows() == [
-        ("flat", 720.0, 0.6, pytest.approx(432.0), True)
-    ]
+    columns = ("period", "energy_kwh", "price_per_kwh", "cost", "billing_meter")
+    assert priced.select(columns).rows() == [("flat", 720.0, 0.6, pytest.approx(432.0), True)]
 
 
 def test_schedule_covers_every_minute_once(tariffs) -> None:
@@ -145,7 +152,7 @@ def test_schedule_covers_every_minute_once(tariffs) -> None:
     ("edit", "reason"),
     [
         (("months = [7, 8, 9]", "months = [7, 8]"), "cover 1..12 exactly once"),
-        (('"00:00" = "valley", "08:00" = "flat"', '"01:00" = "valley", "08:00" = "flat"'), '"00:00"'),
+        (('"00:00" = "valley"\n"08:00"', '"01:00" = "valley"\n"08:00"'), '"00:00"'),
         (('"17:00" = "flat"', '"17:00" = "shoulder"'), "has no price"),
         (("critical = 1.5", "critical = -1.5"), ">= 0"),
         (('"15:00" = "peak"', '"25:00" = "peak"'), "not a time of day"),
