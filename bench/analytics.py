@@ -169,7 +169,8 @@ def polars_tables(work: Path, days: list[date]) -> tuple[pl.DataFrame, pl.DataFr
     devices = pl.read_parquet(lake / "registry" / "devices.parquet")
     sites = pl.read_parquet(lake / "registry" / "sites.parquet")
     readings = pl.scan_parquet(str(lake / "readings" / "date=2*" / "*.parquet"))
-    return analyse_days(readings, devices, sites, Thresholds(), days)
+    out = analyse_days(readings, devices, sites, Thresholds(), days)
+    return out.load_factor, out.evaluations
 
 
 def run_polars(work: Path, days: list[date]) -> int:

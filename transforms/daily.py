@@ -1,4 +1,5 @@
-"""The daily analytics as one pure function: readings in, load_factor and rule verdicts out.
+"""The daily analytics as one pure function: readings in; load_factor, rule verdicts,
+the bill by tariff period and demand out.
 
     bucket_readings -> tag_local_time -> estimate_load -> match_load -> add_status
         -> enrich (derating, GB 12497 state, right-sizing, VFD saving) -> flag_waste
@@ -9,11 +10,14 @@ in, and writes what comes out.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from dataclasses import dataclass
 from datetime import date
 from itertools import pairwise
 
 import polars as pl
 
+from schemas.energy import DEMAND_SCHEMA, ENERGY_COST_SCHEMA, PEAK_SCHEMA
 from schemas.registry import MOTOR_DRIVEN
 from schemas.results import EVALUATION_SCHEMA, LOAD_FACTOR_SCHEMA
 from transforms import (
@@ -26,11 +30,24 @@ from transforms import (
     pump,
 )
 from transforms.bucket_readings import bucket_readings
+from transforms.demand import device_demand, site_demand
 from transforms.estimate_load import estimate_load, rated_input_kw
 from transforms.flag_waste import flag_waste
 from transforms.match_load import add_status, match_load
 from transforms.tag_local_time import tag_local_time
+from transforms.tariff import Tariff, price_by_period
 from transforms.thresholds import Thresholds
+
+
+@dataclass(frozen=True)
+class DayResults:
+    """Everything the daily job computes for a run of site-local days."""
+
+    load_factor: pl.DataFrame
+    evaluations: pl.DataFrame
+    energy_cost: pl.DataFrame  # energy and cost per device, day and tariff period
+    demand: pl.DataFrame  # demand per site/transformer and window
+    demand_peaks: pl.DataFrame  # each site-day's peak window with its top contributors
 
 
 def analyse_days(
@@ -39,27 +56,47 @@ def analyse_days(
     sites: pl.DataFrame,
     t: Thresholds,
     days: list[date],
-) -> tuple[pl.DataFrame, pl.DataFrame]:
-    """(load_factor rows, rule evaluations) for the site-local `days`.
+    tariffs: Mapping[str, Tariff] | None = None,
+) -> DayResults:
+    """The load_factor rows, rule evaluations, bill by tariff period and demand for the
+    site-local `days`.
 
     Devices are taken `t.devices_per_pass` at a time, by ranges of device_id (the lake
     sorts files by device_id, so a pass reads only its row groups): every figure is per
     device, so the passes give the same device-days as one pass, with a fraction of the
-    memory (and of the page faults that make a large pass slow).
+    memory (and of the page faults that make a large pass slow). Site demand is the one
+    sum across devices: each pass keeps its devices' windows, added up at the end.
     """
+    tariffs = dict(tariffs or {})
     curves = amo_motor.motor_curves_for(devices)
-    parts = []
+    parts, costs, windows = [], [], []
     for in_range in device_ranges(devices, t.devices_per_pass):
         buckets = bucket_readings(readings.filter(in_range), t.max_gap_s)
-        tagged = tag_local_time(buckets, sites).filter(pl.col("day").is_in(days))
-        parts.append(match_load(estimate_load(tagged, devices, curves, t), t).collect())
+        tagged = tag_local_time(buckets, sites).filter(pl.col("day").is_in(days)).collect()
+        parts.append(match_load(estimate_load(tagged.lazy(), devices, curves, t), t).collect())
+        if not tagged.is_empty():
+            costs.append(price_by_period(tagged, devices, sites, tariffs))
+            windows.append(device_demand(tagged, t.demand_window_min))
     daily = pl.concat(parts)
+    energy_cost = pl.concat(costs) if costs else ENERGY_COST_SCHEMA.to_frame()
+    demand, peaks = (
+        site_demand(pl.concat(windows), devices, t.demand_window_min)
+        if windows
+        else (DEMAND_SCHEMA.to_frame(), PEAK_SCHEMA.to_frame())
+    )
     if daily.is_empty():
-        return LOAD_FACTOR_SCHEMA.to_frame(), EVALUATION_SCHEMA.to_frame()
+        empty = LOAD_FACTOR_SCHEMA.to_frame(), EVALUATION_SCHEMA.to_frame()
+        return DayResults(*empty, energy_cost, demand, peaks)
     wide = enrich(add_status(daily, devices), curves, t)
     evaluations = flag_waste(wide, t)
     load_factor = wide.select(LOAD_FACTOR_SCHEMA.names()).cast(LOAD_FACTOR_SCHEMA)
-    return load_factor.sort("day", "site", "device_id"), evaluations
+    return DayResults(
+        load_factor.sort("day", "site", "device_id"),
+        evaluations,
+        energy_cost.sort("day", "site", "device_id", "period"),
+        demand,
+        peaks,
+    )
 
 
 def device_ranges(devices: pl.DataFrame, per_pass: int) -> list[pl.Expr]:

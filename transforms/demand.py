@@ -21,30 +21,9 @@ from typing import Final
 
 import polars as pl
 
+from schemas.energy import DEMAND_SCHEMA, MONTHLY_SCHEMA, PEAK_SCHEMA
 from transforms.tariff import MINUTES_PER_DAY, Tariff
 
-DEMAND_SCHEMA: Final = pl.Schema(
-    {
-        "day": pl.Date,
-        "site": pl.String,
-        "meter": pl.String,  # "site" or a transformer's device_id
-        "window_start": pl.Datetime("us", "UTC"),
-        "window_min": pl.Int16,
-        "demand_kw": pl.Float64,
-    }
-)
-PEAK_SCHEMA: Final = pl.Schema(
-    {
-        "day": pl.Date,
-        "site": pl.String,
-        "window_start": pl.Datetime("us", "UTC"),
-        "demand_kw": pl.Float64,
-        "rank": pl.Int8,
-        "device_id": pl.String,
-        "device_kw": pl.Float64,
-        "share": pl.Float64,
-    }
-)
 TOP_CONTRIBUTORS: Final = 5
 
 
@@ -58,11 +37,15 @@ def demand_windows(
 ) -> tuple[pl.DataFrame, pl.DataFrame]:
     """(demand per site/transformer and window, each site-day's peak window with its top
     contributors) from 1-minute buckets tagged with `day` and `local_minute_of_week`."""
+    return site_demand(device_demand(tagged, window_min), devices, window_min)
+
+
+def device_demand(tagged: pl.DataFrame, window_min: int = 15) -> pl.DataFrame:
+    """Each device's demand [kW] per window: the step that can run on a subset of the
+    devices (the daily job's passes); `site_demand` then adds them up per site."""
     check_window(window_min)
-    if tagged.is_empty():
-        return DEMAND_SCHEMA.to_frame(), PEAK_SCHEMA.to_frame()
     offset = pl.col("local_minute_of_week") % window_min
-    per_device = (
+    return (
         tagged.select(
             "day",
             "site",
@@ -72,8 +55,17 @@ def demand_windows(
         )
         .group_by("day", "site", "device_id", "window_start")
         .agg(device_kw=pl.col("energy_kwh").sum() * (60.0 / window_min))
-        .join(devices.select("device_id", "kind"), on="device_id", how="left")
     )
+
+
+def site_demand(
+    per_device: pl.DataFrame, devices: pl.DataFrame, window_min: int = 15
+) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """(demand per site/transformer and window, each site-day's peak with its top
+    contributors) from every device's windows (`device_demand`)."""
+    if per_device.is_empty():
+        return DEMAND_SCHEMA.to_frame(), PEAK_SCHEMA.to_frame()
+    per_device = per_device.join(devices.select("device_id", "kind"), on="device_id", how="left")
     incomers = devices.filter(pl.col("kind") == "transformer").get_column("site").unique().to_list()
     is_transformer = (pl.col("kind") == "transformer").fill_null(False)
     billing = pl.when(pl.col("site").is_in(incomers)).then(is_transformer).otherwise(True)
@@ -115,22 +107,6 @@ def demand_windows(
         .sort("day", "site", "rank")
     )
     return demand, top
-
-
-MONTHLY_SCHEMA: Final = pl.Schema(
-    {
-        "month": pl.Date,  # the first day of the site-local month
-        "site": pl.String,
-        "max_demand_kw": pl.Float64,
-        "window_start": pl.Datetime("us", "UTC"),
-        "top_device_id": pl.String,
-        "top_device_kw": pl.Float64,
-        "contracted_kw": pl.Float64,
-        "demand_ratio": pl.Float64,
-        "approaching_contract": pl.Boolean,
-        "demand_charge": pl.Float64,
-    }
-)
 
 
 def monthly_demand(

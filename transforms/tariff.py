@@ -26,6 +26,8 @@ from typing import Any, Final
 
 import polars as pl
 
+from schemas.energy import ENERGY_COST_SCHEMA
+
 MINUTES_PER_DAY: Final = 1440
 PERIODS: Final = ("critical", "peak", "flat", "valley")
 
@@ -229,22 +231,6 @@ def _special_days(tariffs: dict[str, Tariff]) -> pl.DataFrame:
     return pl.DataFrame(
         rows, schema={"site": pl.String, "day": pl.Date, "_special": pl.Boolean}, orient="row"
     )
-
-
-ENERGY_COST_SCHEMA: Final = pl.Schema(
-    {
-        "day": pl.Date,
-        "site": pl.String,
-        "device_id": pl.String,
-        "kind": pl.String,
-        "billing_meter": pl.Boolean,
-        "period": pl.String,
-        "energy_kwh": pl.Float64,
-        "price_per_kwh": pl.Float64,
-        "cost": pl.Float64,
-        "currency": pl.String,
-    }
-)
 
 
 def price_by_period(

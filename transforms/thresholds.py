@@ -59,6 +59,11 @@ class Thresholds:
     transformer_overload: float = 1.0  # T2
     light_load_min_share: float = 0.5  # T1 when β < P0/Pk for more than half the day
 
+    # --- energy management (transforms/tariff.py, transforms/demand.py) ---
+    tariff_file: str = ""  # time-of-use tariffs per site (TOML); empty: flat registry price
+    demand_window_min: int = 15  # demand meter window; must divide a day
+    demand_alert_fraction: float = 0.9  # month's max demand >= 90 % of contracted [inferred]
+
     # --- alert lifecycle (hysteresis) ---
     clear_margin: float = 0.10  # a threshold must be cleared by 10 % of its value
     clear_days: int = 2  # and stay clear this many evaluated days to resolve

@@ -19,7 +19,16 @@ from typing import Final
 
 import duckdb
 
-from warehouse.lake import EVALUATIONS, LOAD_FACTOR, QUARANTINE, READINGS, Lake
+from warehouse.lake import (
+    DEMAND,
+    DEMAND_PEAKS,
+    ENERGY_COST,
+    EVALUATIONS,
+    LOAD_FACTOR,
+    QUARANTINE,
+    READINGS,
+    Lake,
+)
 
 log = logging.getLogger(__name__)
 CATALOG_VERSION: Final = 1
@@ -45,6 +54,19 @@ def view_sql(lake: Lake) -> dict[str, str]:
     quarantine = _files_sql(lake.sources(QUARANTINE))
     devices = str(lake.registry_path("devices").resolve())
     sites = str(lake.registry_path("sites").resolve())
+    days = {
+        name: f"""
+            SELECT * EXCLUDE (date) FROM read_parquet('{lake.glob(table)}',
+                                                 hive_partitioning = true, union_by_name = true,
+                                                 hive_types = {{'date': DATE}})"""
+        for name, table in (
+            ("load_factor", LOAD_FACTOR),
+            ("rule_evaluations", EVALUATIONS),
+            ("energy_cost", ENERGY_COST),
+            ("demand", DEMAND),
+            ("demand_peaks", DEMAND_PEAKS),
+        )
+    }
     return {
         "readings": f"""
             SELECT * FROM read_parquet({readings}, hive_partitioning = true, union_by_name = true,
@@ -57,15 +79,9 @@ def view_sql(lake: Lake) -> dict[str, str]:
             WHERE rn = 1""",
         "devices": f"SELECT * FROM read_parquet('{devices}')",
         "sites": f"SELECT * FROM read_parquet('{sites}')",
-        "load_factor": f"""
-            SELECT * EXCLUDE (date) FROM read_parquet('{lake.glob(LOAD_FACTOR)}',
-                                                 hive_partitioning = true, union_by_name = true,
-                                                 hive_types = {{'date': DATE}})""",
-        "rule_evaluations": f"""
-            SELECT * EXCLUDE (date) FROM read_parquet('{lake.glob(EVALUATIONS)}',
-                                                 hive_partitioning = true, union_by_name = true,
-                                                 hive_types = {{'date': DATE}})""",
+        **days,
         "alerts": f"SELECT * FROM read_parquet('{lake.alerts_path.resolve()}')",
+        "demand_monthly": f"SELECT * FROM read_parquet('{lake.monthly_demand_path.resolve()}')",
     }
 
 

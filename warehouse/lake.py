@@ -28,6 +28,7 @@ from typing import TYPE_CHECKING, Final
 import polars as pl
 import pyarrow.parquet as pq
 
+from schemas.energy import DEMAND_SCHEMA, ENERGY_COST_SCHEMA, MONTHLY_SCHEMA, PEAK_SCHEMA
 from schemas.readings import QUARANTINE_SCHEMA, READING_SCHEMA
 from schemas.registry import DEVICE_SCHEMA, SITE_SCHEMA
 from schemas.results import EVALUATION_SCHEMA, LOAD_FACTOR_SCHEMA, PRICED_ALERT_SCHEMA
@@ -40,12 +41,19 @@ QUARANTINE: Final = "quarantine"
 REGISTRY: Final = "registry"
 LOAD_FACTOR: Final = "load_factor"
 EVALUATIONS: Final = "evaluations"
+ENERGY_COST: Final = "energy_cost"
+DEMAND: Final = "demand"
+DEMAND_PEAKS: Final = "demand_peaks"
 ALERTS: Final = "alerts"
+DEMAND_MONTHLY: Final = "demand_monthly"
 PARTITIONED: Final = {
     READINGS: READING_SCHEMA,
     QUARANTINE: QUARANTINE_SCHEMA,
     LOAD_FACTOR: LOAD_FACTOR_SCHEMA,
     EVALUATIONS: EVALUATION_SCHEMA,
+    ENERGY_COST: ENERGY_COST_SCHEMA,
+    DEMAND: DEMAND_SCHEMA,
+    DEMAND_PEAKS: PEAK_SCHEMA,
 }
 # The zero-row file that keeps a table's glob non-empty sorts LAST: DuckDB estimates a
 # glob's rows as (rows of its first file) x (number of files), and a zero-row first file
@@ -162,10 +170,16 @@ class Lake:
                 write_atomic(schema.to_frame(), self.registry_path(name))
         if not self.alerts_path.exists():
             write_atomic(PRICED_ALERT_SCHEMA.to_frame(), self.alerts_path)
+        if not self.monthly_demand_path.exists():
+            write_atomic(MONTHLY_SCHEMA.to_frame(), self.monthly_demand_path)
 
     @property
     def alerts_path(self) -> Path:
         return self.root / ALERTS / "alerts.parquet"
+
+    @property
+    def monthly_demand_path(self) -> Path:
+        return self.root / DEMAND_MONTHLY / "demand_monthly.parquet"
 
     def part_files(self, table: str, writer: str | None = None) -> Iterator[tuple[int, Path]]:
         """(batch number, path) of every data file, optionally of one writer."""

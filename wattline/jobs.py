@@ -20,10 +20,20 @@ from zoneinfo import ZoneInfo
 import polars as pl
 
 from transforms.daily import analyse_days
+from transforms.demand import monthly_demand
+from transforms.tariff import load_tariffs
 from transforms.track_alerts import price_alerts, track_alerts
 from warehouse.catalog import ensure_catalog
 from warehouse.compact import MaintenanceReport, maintain
-from warehouse.lake import EVALUATIONS, LOAD_FACTOR, Lake
+from warehouse.lake import (
+    DEMAND,
+    DEMAND_PEAKS,
+    ENERGY_COST,
+    EVALUATIONS,
+    LOAD_FACTOR,
+    Lake,
+    write_atomic,
+)
 from warehouse.results import Results
 from wattline.config import Settings
 from wattline.progress import Progress
@@ -95,6 +105,8 @@ def run_jobs(settings: Settings, full: bool = False, compact: bool = True) -> Jo
     changed = [Path(p) for p, sig in files.items() if seen.get(p) != sig]
     zones = _zones(sites)
     days = _local_days(changed, zones, settings.analytics.max_gap_s)
+    a = settings.analytics
+    tariffs = load_tariffs(a.tariff_file) if a.tariff_file else {}
     lf_rows = evals = 0
     progress = Progress("jobs", len(days))
     for chunk in _chunks(days, max(1, settings.analytics.chunk_days)):
@@ -103,11 +115,17 @@ def run_jobs(settings: Settings, full: bool = False, compact: bool = True) -> Jo
         readings = results.readings_for_utc_days(utc)
         if readings is None:
             continue
-        load_factor, evaluations = analyse_days(readings, devices, sites, settings.analytics, chunk)
-        for (day,), part in load_factor.partition_by("day", as_dict=True).items():
-            results.write_day(LOAD_FACTOR, day, part)
-        for (day,), part in evaluations.partition_by("day", as_dict=True).items():
-            results.write_day(EVALUATIONS, day, part)
+        out = analyse_days(readings, devices, sites, a, chunk, tariffs)
+        for table, frame in (
+            (LOAD_FACTOR, out.load_factor),
+            (EVALUATIONS, out.evaluations),
+            (ENERGY_COST, out.energy_cost),
+            (DEMAND, out.demand),
+            (DEMAND_PEAKS, out.demand_peaks),
+        ):
+            for (day,), part in frame.partition_by("day", as_dict=True).items():
+                results.write_day(table, day, part)
+        load_factor, evaluations = out.load_factor, out.evaluations
         lf_rows += load_factor.height
         evals += evaluations.height
         log.info(
@@ -118,7 +136,8 @@ def run_jobs(settings: Settings, full: bool = False, compact: bool = True) -> Jo
             evaluations.height,
         )
     progress.close()
-    a = settings.analytics
+    monthly = monthly_demand(results.scan(DEMAND_PEAKS), tariffs, a.demand_alert_fraction)
+    write_atomic(monthly, lake.monthly_demand_path)
     alerts = price_alerts(
         track_alerts(results.scan(EVALUATIONS), a.clear_days, a.annualise_days), sites
     )
