@@ -69,9 +69,10 @@ def site_demand(
     incomers = devices.filter(pl.col("kind") == "transformer").get_column("site").unique().to_list()
     is_transformer = (pl.col("kind") == "transformer").fill_null(False)
     billing = pl.when(pl.col("site").is_in(incomers)).then(is_transformer).otherwise(True)
-    site = (
+    site = (  # summed in device order, so the figure does not depend on how passes split
         per_device.filter(billing)
-        .group_by("day", "site", "window_start")
+        .sort("day", "site", "window_start", "device_id")
+        .group_by("day", "site", "window_start", maintain_order=True)
         .agg(demand_kw=pl.col("device_kw").sum())
         .with_columns(meter=pl.lit("site"))
     )
@@ -99,7 +100,7 @@ def site_demand(
         .sort("device_kw", "device_id", descending=[True, False], nulls_last=True)
         .with_columns(
             rank=pl.int_range(1, pl.len() + 1).over("day", "site"),
-            share=pl.col("device_kw") / pl.col("demand_kw"),
+            share=(pl.col("device_kw") / pl.col("demand_kw")).round(6),  # 1 ulp varies by pass
         )
         .filter(pl.col("rank") <= TOP_CONTRIBUTORS)
         .select(PEAK_SCHEMA.names())

@@ -304,7 +304,7 @@ def price_by_period(
 
 
 def _currency(tariffs: dict[str, Tariff]) -> pl.Expr:
-    expr: Any = pl.col("currency")
+    expr: pl.Expr = pl.col("currency")
     for site, t in tariffs.items():
         if t.currency:
             expr = pl.when(pl.col("site") == site).then(pl.lit(t.currency)).otherwise(expr)

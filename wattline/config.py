@@ -185,6 +185,23 @@ class Settings:
         _require(lake.retention_days >= 0, "lake.retention_days must be >= 0 (0 keeps every day)")
         _require(lake.compact_settle_s >= 0, "lake.compact_settle_s must be >= 0")
         _require(lake.trash_grace_s >= 0, "lake.trash_grace_s must be >= 0")
+        a = self.analytics
+        _require(
+            a.demand_window_min > 0 and 1440 % a.demand_window_min == 0,
+            "analytics.demand_window_min must divide a day (1, 5, 15, 30, 60 ...)",
+        )
+        _require(
+            0 < a.demand_alert_fraction <= 1, "analytics.demand_alert_fraction must be in (0, 1]"
+        )
+        if a.tariff_file:
+            from transforms.tariff import TariffError, load_tariffs
+
+            no_file = f"analytics.tariff_file: no file {a.tariff_file}"
+            _require(Path(a.tariff_file).is_file(), no_file)
+            try:
+                load_tariffs(a.tariff_file)
+            except TariffError as exc:
+                raise ConfigError(f"analytics.tariff_file {a.tariff_file}: {exc}") from exc
         return self
 
 

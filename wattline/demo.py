@@ -65,6 +65,10 @@ def run_demo(settings: Settings, duration_s: float, workdir: Path) -> int:
         ),
         lake=LakeSettings(root=workdir / "lake"),
         catalog=CatalogSettings(path=workdir / "wattline.duckdb"),
+        analytics=replace(
+            settings.analytics,
+            tariff_file=settings.analytics.tariff_file or str(DEMO_DATA_DIR / "tariffs.toml"),
+        ),
     ).validate()
     try:
         lake = settings.lake.open()
@@ -84,6 +88,7 @@ def run_demo(settings: Settings, duration_s: float, workdir: Path) -> int:
         _report(settings, consumer, published)
         print("\n" + run_jobs(settings).summary())
         _report_alerts(settings)
+        _report_bill(settings)
         _deliver_to_local_receiver(settings)
     finally:
         broker.stop()
@@ -226,6 +231,38 @@ def _report_alerts(settings: Settings) -> None:
         )
         print(f"           {advice}")
     print("  SELECT * FROM alerts ORDER BY waste_kwh_per_year DESC;")
+
+
+def _report_bill(settings: Settings) -> None:
+    """The bill by time-of-use period and the month's maximum demand, from the catalog."""
+    con = connect_readonly(settings.catalog.path)
+    try:
+        bill = con.execute(
+            "SELECT site, period, round(sum(energy_kwh)), round(sum(cost)), any_value(currency) "
+            "FROM energy_cost WHERE billing_meter GROUP BY site, period "
+            "ORDER BY site, array_position(['critical', 'peak', 'flat', 'valley'], period)"
+        ).fetchall()
+        demand = con.execute(
+            "SELECT site, month, round(max_demand_kw), window_start, top_device_id, "
+            "round(top_device_kw), contracted_kw, approaching_contract, round(demand_charge) "
+            "FROM demand_monthly ORDER BY site, month"
+        ).fetchall()
+    finally:
+        con.close()
+    print(f"\nthe bill by tariff period ({settings.analytics.tariff_file}):")
+    for site, period, kwh, cost, currency in bill:
+        print(f"  {site:10} {period:9} {kwh:>9,.0f} kWh {cost:>10,.0f} {currency}")
+    print("  SELECT site, period, sum(energy_kwh), sum(cost) FROM energy_cost")
+    print("  WHERE billing_meter GROUP BY ALL;")
+    print("\nmaximum demand this month (15-minute windows):")
+    for site, month, kw, start, top, top_kw, contract, near, charge in demand:
+        warn = "  APPROACHING CONTRACT" if near else ""
+        print(
+            f"  {site:10} {month:%Y-%m} {kw:>6,.0f} kW at {start:%Y-%m-%d %H:%M} UTC "
+            f"(largest load {top} {top_kw:,.0f} kW; contracted {contract or '-'} kW; "
+            f"demand charge {charge or 0:,.0f}){warn}"
+        )
+    print("  SELECT * FROM demand_monthly; SELECT * FROM demand_peaks ORDER BY demand_kw DESC;")
 
 
 def _deliver_to_local_receiver(settings: Settings) -> None:

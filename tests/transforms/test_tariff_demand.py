@@ -10,7 +10,13 @@ import pytest
 
 from transforms.demand import check_window, demand_windows, monthly_demand
 from transforms.tag_local_time import tag_local_time
-from transforms.tariff import TariffError, load_tariffs, price_by_period, schedule_frame
+from transforms.tariff import (
+    Tariff,
+    TariffError,
+    load_tariffs,
+    price_by_period,
+    schedule_frame,
+)
 
 TARIFF = """
 [plant-a]
@@ -63,7 +69,7 @@ SHANGHAI = timedelta(hours=8)
 
 
 @pytest.fixture
-def tariffs(tmp_path: Path):
+def tariffs(tmp_path: Path) -> dict[str, Tariff]:
     path = tmp_path / "tariffs.toml"
     path.write_text(TARIFF)
     return load_tariffs(path)
@@ -94,7 +100,7 @@ def _split(priced: pl.DataFrame) -> dict[str, tuple[float, float]]:
     }
 
 
-def test_summer_workday_split_by_hand(tariffs) -> None:
+def test_summer_workday_split_by_hand(tariffs: dict[str, Tariff]) -> None:
     # Wednesday 2026-07-15 at 60 kW: 1 kWh a minute. By hand: valley 00-08 + 22-24 = 600
     # min, flat 08-10 + 12-13 + 17-22 = 480, peak 10-12 + 15-17 = 240, critical 13-15 = 120;
     # cost 600 x 0.3 + 480 x 0.7 + 240 x 1.2 + 120 x 1.5 = 180 + 336 + 288 + 180 = 984.
@@ -112,7 +118,7 @@ def test_summer_workday_split_by_hand(tariffs) -> None:
     assert priced["billing_meter"].to_list() == [False] * 4  # plant-a bills on its transformer
 
 
-def test_rest_days_holidays_and_made_up_workdays(tariffs) -> None:
+def test_rest_days_holidays_and_made_up_workdays(tariffs: dict[str, Tariff]) -> None:
     saturday = _tag(_local_day(date(2026, 7, 18), "motor-1", "plant-a", 1.0))
     assert _split(price_by_period(saturday, DEVICES, SITES, tariffs)) == {"valley": (1440.0, 432.0)}
     # National Day (a Thursday) follows the rest-day schedule of its season: valley
@@ -131,7 +137,7 @@ def test_rest_days_holidays_and_made_up_workdays(tariffs) -> None:
     }
 
 
-def test_a_site_without_a_tariff_keeps_its_flat_price(tariffs) -> None:
+def test_a_site_without_a_tariff_keeps_its_flat_price(tariffs: dict[str, Tariff]) -> None:
     priced = price_by_period(
         _tag(_local_day(date(2026, 7, 15), "motor-b", "plant-b", 0.5)), DEVICES, SITES, tariffs
     )
@@ -139,7 +145,7 @@ def test_a_site_without_a_tariff_keeps_its_flat_price(tariffs) -> None:
     assert priced.select(columns).rows() == [("flat", 720.0, 0.6, pytest.approx(432.0), True)]
 
 
-def test_schedule_covers_every_minute_once(tariffs) -> None:
+def test_schedule_covers_every_minute_once(tariffs: dict[str, Tariff]) -> None:
     frame = schedule_frame(tariffs)
     assert frame.height == 12 * 2 * 1440
     assert frame.select("month", "rest_day", "minute_of_day").is_duplicated().sum() == 0
@@ -159,7 +165,9 @@ def test_schedule_covers_every_minute_once(tariffs) -> None:
         (("contracted_kw = 130.0", "contracted = 130.0"), "unknown keys ['contracted']"),
     ],
 )
-def test_bad_tariff_files_say_what_is_wrong(tmp_path: Path, edit, reason) -> None:
+def test_bad_tariff_files_say_what_is_wrong(
+    tmp_path: Path, edit: tuple[str, str], reason: str
+) -> None:
     path = tmp_path / "t.toml"
     path.write_text(TARIFF.replace(*edit, 1))
     with pytest.raises(TariffError, match="plant-a") as err:
@@ -182,7 +190,7 @@ def _minutes(site: str, device: str, local_start: datetime, kwh: list[float]) ->
     )
 
 
-def test_demand_windows_at_their_boundaries(tariffs) -> None:
+def test_demand_windows_at_their_boundaries(tariffs: dict[str, Tariff]) -> None:
     ten = datetime(2026, 7, 15, 10, 0)
     # motor-1: 2 kWh a minute 10:00-10:14 (120 kW), then 5 kWh at 10:15 (20 kW).
     # motor-2: 1 kWh a minute 10:00-10:29 (60 kW in both windows).

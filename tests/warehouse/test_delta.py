@@ -52,7 +52,7 @@ def count(lake: Lake, where: str = "") -> int:
     con = duckdb.connect()
     try:
         sql = "SELECT count(*) FROM read_parquet(?, hive_partitioning = true, union_by_name = true)"
-        return con.execute(sql + where, [lake.sources(READINGS)]).fetchall()[0][0]
+        return int(con.execute(sql + where, [lake.sources(READINGS)]).fetchall()[0][0])
     finally:
         con.close()
 

@@ -37,6 +37,8 @@ def test_file_then_environment(tmp_path: Path) -> None:
         ("[mqtt]\nreceive_maximum = 100\n", {}, "batch_max_messages must be <= mqtt.receive_max"),
         ("[mqtt]\nqos = 2\n", {}, "mqtt.qos must be 0 or 1"),
         ("[mqtt\n", {}, "is not valid TOML"),
+        ("[analytics]\ndemand_window_min = 7\n", {}, "demand_window_min must divide a day"),
+        ("[analytics]\ntariff_file = '/nope.toml'\n", {}, "analytics.tariff_file: no file"),
     ],
 )
 def test_wrong_settings_fail_with_a_fix(
@@ -52,3 +54,15 @@ def test_wrong_settings_fail_with_a_fix(
 def test_missing_file_is_named(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match="does not exist"):
         load_settings(tmp_path / "nope.toml", environ={})
+
+
+def test_a_broken_tariff_file_is_refused_when_the_settings_load(tmp_path: Path) -> None:
+    tariffs = tmp_path / "tariffs.toml"
+    tariffs.write_text(
+        "[plant-a]\nprices = { peak = 1.0 }\n[[plant-a.season]]\nmonths = [1]\n"
+        'workday = { "00:00" = "peak" }\nrest_day = { "00:00" = "peak" }\n'
+    )
+    f = tmp_path / "w.toml"
+    f.write_text(f"[analytics]\ntariff_file = '{tariffs}'\n")
+    with pytest.raises(ConfigError, match=r"months must cover 1\.\.12 exactly once"):
+        load_settings(f, environ={})

@@ -16,6 +16,7 @@ from edge.simulate import generate_messages
 from ingest.dedup import RecentKeys
 from ingest.pipeline import Batch, process
 from schemas.calendar import parse_shift_calendar
+from transforms.thresholds import Thresholds
 from warehouse.catalog import connect_readonly
 from warehouse.lake import QUARANTINE, READINGS, Lake
 from warehouse.registry import load_registry
@@ -63,7 +64,9 @@ def land(
 def week(tmp_path_factory: pytest.TempPathFactory) -> Settings:
     root = tmp_path_factory.mktemp("week")
     settings = Settings(
-        lake=LakeSettings(root / "lake"), catalog=CatalogSettings(root / "wattline.duckdb")
+        lake=LakeSettings(root / "lake"),
+        catalog=CatalogSettings(root / "wattline.duckdb"),
+        analytics=Thresholds(tariff_file=str(DEMO_DATA_DIR / "tariffs.toml")),
     )
     lake = Lake(settings.lake.root)
     load_registry(
@@ -217,7 +220,64 @@ def test_smaller_chunks_of_days_and_devices_give_the_same_tables(
         analytics=replace(week.analytics, chunk_days=1, devices_per_pass=3),
     )
     run_jobs(small, full=True)
-    for name in ("load_factor", "rule_evaluations"):
+    for name in (
+        "load_factor",
+        "rule_evaluations",
+        "energy_cost",
+        "demand",
+        "demand_peaks",
+        "demand_monthly",
+    ):
         a = query(week, f"SELECT * FROM {name} ORDER BY ALL")
         b = query(small, f"SELECT * FROM {name} ORDER BY ALL")
+        assert a.height > 0, name
         assert a.equals(b), name
+
+
+def test_the_bill_by_period_adds_up_to_the_metered_energy(week: Settings) -> None:
+    # Every device-day's energy is split over the periods, nothing lost or doubled; the
+    # bill (billing_meter) is the transformers' energy, since the plant has incomers.
+    split = query(
+        week,
+        "SELECT device_id, day, sum(energy_kwh) AS kwh, bool_and(billing_meter) AS billed "
+        "FROM energy_cost GROUP BY ALL ORDER BY ALL",
+    )
+    metered = query(week, "SELECT device_id, day, energy_kwh AS kwh FROM load_factor ORDER BY ALL")
+    joined = split.join(metered, on=["device_id", "day"], how="full", coalesce=True)
+    assert joined.height == metered.height == split.height
+    assert joined["kwh"].to_list() == pytest.approx(joined["kwh_right"].to_list())
+    billed = set(split.filter("billed")["device_id"])
+    assert billed == {"transformer-main-01", "transformer-aux-02"}
+    periods = query(week, "SELECT DISTINCT period FROM energy_cost WHERE billing_meter")
+    assert set(periods["period"]) == {"peak", "flat", "valley"}  # November: no critical
+    priced = query(week, "SELECT DISTINCT period, price_per_kwh FROM energy_cost")
+    assert dict(priced.iter_rows()) == {"peak": 1.13, "flat": 0.70, "valley": 0.29}
+
+
+def test_monthly_demand_is_the_largest_site_window_and_names_who_made_it(week: Settings) -> None:
+    windows = query(
+        week,
+        "SELECT window_start, demand_kw FROM demand WHERE meter = 'site' "
+        "ORDER BY demand_kw DESC LIMIT 1",
+    ).row(0, named=True)
+    # The site's window is the sum of its two transformers' windows.
+    parts = query(
+        week,
+        "SELECT sum(demand_kw) AS kw FROM demand WHERE meter <> 'site' "
+        f"AND window_start = TIMESTAMPTZ '{windows['window_start'].isoformat()}'",
+    )
+    assert parts["kw"][0] == pytest.approx(windows["demand_kw"])
+    month = query(week, "SELECT * FROM demand_monthly").row(0, named=True)
+    assert month["max_demand_kw"] == pytest.approx(windows["demand_kw"])
+    assert month["window_start"] == windows["window_start"]
+    assert month["contracted_kw"] == 1200.0
+    assert month["demand_ratio"] == pytest.approx(month["max_demand_kw"] / 1200.0)
+    assert month["approaching_contract"] == (month["demand_ratio"] >= 0.9)
+    assert month["demand_charge"] == pytest.approx(40.0 * month["max_demand_kw"])
+    top = query(
+        week,
+        "SELECT device_id, device_kw FROM demand_peaks WHERE rank = 1 "
+        f"AND window_start = TIMESTAMPTZ '{windows['window_start'].isoformat()}'",
+    ).row(0)
+    assert (month["top_device_id"], month["top_device_kw"]) == top
+    assert top[0] not in {"transformer-main-01", "transformer-aux-02"}
