@@ -16,6 +16,7 @@ ENERGY_COST_SCHEMA: Final = pl.Schema(
         "kind": pl.String(),
         "billing_meter": pl.Boolean(),
         "period": pl.String(),
+        "on_shift": pl.Boolean(),  # null where the site has no shift calendar
         "energy_kwh": pl.Float64(),
         "price_per_kwh": pl.Float64(),
         "cost": pl.Float64(),

@@ -102,6 +102,7 @@ PRICED_ALERT_SCHEMA: Final = pl.Schema(
         "last_seen_at": pl.Datetime("us", "UTC"),
         "resolved_at": pl.Datetime("us", "UTC"),
         "currency": pl.String,
+        "price_per_kwh": pl.Float64,  # what the waste is priced at (README "Tariffs")
         "cost_per_year": pl.Float64,
         "co2_kg_per_year": pl.Float64,
     }

@@ -256,6 +256,7 @@ def price_by_period(
         "site",
         "device_id",
         "energy_kwh",
+        "on_shift",
         month=pl.col("day").dt.month().cast(pl.Int8),
         minute_of_day=(week_minute % MINUTES_PER_DAY).cast(pl.Int16),
         weekday=(week_minute // MINUTES_PER_DAY + 1).cast(pl.Int8),
@@ -282,7 +283,9 @@ def price_by_period(
         )
     )
     out = (
-        frame.group_by("day", "site", "device_id", "period", "price_per_kwh", "currency")
+        frame.group_by(
+            "day", "site", "device_id", "period", "on_shift", "price_per_kwh", "currency"
+        )
         .agg(pl.col("energy_kwh").sum())
         .with_columns(cost=pl.col("energy_kwh") * pl.col("price_per_kwh"))
     )
@@ -299,7 +302,37 @@ def price_by_period(
         out.with_columns(billing_meter=billing)
         .select(ENERGY_COST_SCHEMA.names())
         .cast(ENERGY_COST_SCHEMA)
-        .sort("day", "site", "device_id", "period")
+        .sort("day", "site", "device_id", "period", "on_shift")
+    )
+
+
+def realised_prices(energy_cost: pl.LazyFrame, sites: list[str], days: int = 28) -> pl.DataFrame:
+    """Each device's average price over its latest `days` days, sum(cost) / sum(kWh): the
+    mix of periods it actually ran in, and the same for its off-shift energy alone.
+
+    Waste is known per day, not per minute, so an alert's waste is priced at these
+    (transforms/track_alerts.price_alerts): off-shift running at the off-shift price,
+    which is mostly valley or flat; everything else at the device's own mix. Only the
+    `sites` with a time-of-use tariff are returned, so a flat site's alerts stay
+    priced exactly at its registry tariff.
+    """
+    recent = energy_cost.filter(pl.col("site").is_in(sites)).filter(
+        pl.col("day") > pl.col("day").max().over("device_id") - pl.duration(days=days)
+    )
+    off = pl.col("on_shift").not_().fill_null(False)
+    return (
+        recent.group_by("device_id")
+        .agg(
+            price_per_kwh=pl.col("cost").sum() / pl.col("energy_kwh").sum(),
+            off_shift_price_per_kwh=pl.col("cost").filter(off).sum()
+            / pl.col("energy_kwh").filter(off).sum(),
+        )
+        .with_columns(
+            pl.when(pl.col(c).is_finite()).then(pl.col(c)).alias(c)
+            for c in ("price_per_kwh", "off_shift_price_per_kwh")
+        )
+        .sort("device_id")
+        .collect()
     )
 
 

@@ -14,6 +14,7 @@ the same evaluations give the same alerts with the same ids.
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import date
 from typing import Any, Final
@@ -119,19 +120,49 @@ def alert_id(device_id: str, rule: str, opened: date) -> str:
     return hashlib.blake2b(text.encode(), digest_size=8).hexdigest()
 
 
-def price_alerts(alerts: pl.DataFrame, sites: pl.DataFrame) -> pl.DataFrame:
-    """Money and CO2 per year (site tariff, grid emission factor) and day bounds as instants.
+def price_alerts(
+    alerts: pl.DataFrame,
+    sites: pl.DataFrame,
+    prices: pl.DataFrame | None = None,
+    currencies: Mapping[str, str] | None = None,
+) -> pl.DataFrame:
+    """Money and CO2 per year and day bounds as instants.
 
-    `opened_at` is the start of the opened day in the site's zone; `last_seen_at` and
-    `resolved_at` the end of their days (evaluation is per site-local day).
+    The price is the device's realised time-of-use price where its site has a tariff
+    (`prices`, transforms/tariff.realised_prices; off-shift running at the price of its
+    off-shift energy), otherwise the site's flat registry tariff; CO2 uses the site's grid
+    emission factor. `opened_at` is the start of the opened day in the site's zone;
+    `last_seen_at` and `resolved_at` the end of their days (evaluation is per site-local day).
     """
-    priced = alerts.join(
-        sites.select("site", "timezone", "tariff_per_kwh", "currency", "emission_kg_per_kwh"),
-        on="site",
-        how="left",
-    ).with_columns(
-        cost_per_year=pl.col("waste_kwh_per_year") * pl.col("tariff_per_kwh"),
-        co2_kg_per_year=pl.col("waste_kwh_per_year") * pl.col("emission_kg_per_kwh"),
+    if prices is None:
+        prices = pl.DataFrame(
+            schema={
+                "device_id": pl.String,
+                "price_per_kwh": pl.Float64,
+                "off_shift_price_per_kwh": pl.Float64,
+            }
+        )
+    currency: pl.Expr = pl.col("currency")
+    for site, code in (currencies or {}).items():
+        currency = pl.when(pl.col("site") == site).then(pl.lit(code)).otherwise(currency)
+    off_shift = pl.col("rule") == "off_shift_running"
+    priced = (
+        alerts.join(
+            sites.select("site", "timezone", "tariff_per_kwh", "currency", "emission_kg_per_kwh"),
+            on="site",
+            how="left",
+        )
+        .join(prices, on="device_id", how="left")
+        .with_columns(
+            price_per_kwh=pl.when(off_shift)
+            .then(pl.coalesce("off_shift_price_per_kwh", "price_per_kwh", "tariff_per_kwh"))
+            .otherwise(pl.coalesce("price_per_kwh", "tariff_per_kwh")),
+            currency=currency,
+        )
+        .with_columns(
+            cost_per_year=pl.col("waste_kwh_per_year") * pl.col("price_per_kwh"),
+            co2_kg_per_year=pl.col("waste_kwh_per_year") * pl.col("emission_kg_per_kwh"),
+        )
     )
     stamps: dict[str, Any] = {}
     for name, day, end in (

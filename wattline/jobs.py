@@ -21,7 +21,7 @@ import polars as pl
 
 from transforms.daily import analyse_days
 from transforms.demand import monthly_demand
-from transforms.tariff import load_tariffs
+from transforms.tariff import load_tariffs, realised_prices
 from transforms.track_alerts import price_alerts, track_alerts
 from warehouse.catalog import ensure_catalog
 from warehouse.compact import MaintenanceReport, maintain
@@ -139,7 +139,10 @@ def run_jobs(settings: Settings, full: bool = False, compact: bool = True) -> Jo
     monthly = monthly_demand(results.scan(DEMAND_PEAKS), tariffs, a.demand_alert_fraction)
     write_atomic(monthly, lake.monthly_demand_path)
     alerts = price_alerts(
-        track_alerts(results.scan(EVALUATIONS), a.clear_days, a.annualise_days), sites
+        track_alerts(results.scan(EVALUATIONS), a.clear_days, a.annualise_days),
+        sites,
+        realised_prices(results.scan(ENERGY_COST), list(tariffs)) if tariffs else None,
+        {site: t.currency for site, t in tariffs.items() if t.currency},
     )
     results.write_alerts(alerts)
     results.save_state(files)

@@ -101,7 +101,10 @@ def test_alerts_carry_evidence_money_co2_and_advice_ranked_by_kwh(week: Settings
     for row in alerts.iter_rows(named=True):
         assert row["evidence"].startswith("{") and row["recommendation"]
         assert row["recommendation_zh"] and row["currency"] == "CNY"
-        assert row["cost_per_year"] == pytest.approx(row["waste_kwh_per_year"] * 0.75)
+        assert row["cost_per_year"] == pytest.approx(
+            row["waste_kwh_per_year"] * row["price_per_kwh"]
+        )
+        assert 0.29 <= row["price_per_kwh"] <= 1.13  # between valley and peak
         assert row["co2_kg_per_year"] == pytest.approx(row["waste_kwh_per_year"] * 0.5306)
         assert row["opened_at"] is not None and row["alert_id"]
     leak = alerts.filter(pl.col("rule") == "compressor_leak").row(0, named=True)
@@ -281,3 +284,21 @@ def test_monthly_demand_is_the_largest_site_window_and_names_who_made_it(week: S
     ).row(0)
     assert (month["top_device_id"], month["top_device_kw"]) == top
     assert top[0] not in {"transformer-main-01", "transformer-aux-02"}
+
+
+def test_alerts_are_priced_at_the_periods_the_device_ran_in(week: Settings) -> None:
+    # Each device's realised price over its last 28 days, sum(cost) / sum(kWh); off-shift
+    # running at the price of its off-shift energy (nights are valley, so it is cheaper).
+    alerts = query(week, "SELECT device_id, rule, price_per_kwh FROM alerts")
+    realised = query(
+        week,
+        "SELECT device_id, sum(cost) / sum(energy_kwh) AS p, "
+        "sum(cost) FILTER (WHERE NOT on_shift) / sum(energy_kwh) FILTER (WHERE NOT on_shift) "
+        "AS off FROM energy_cost GROUP BY device_id",
+    )
+    by = {d: (p, off) for d, p, off in realised.iter_rows()}
+    for device, rule, price in alerts.iter_rows():
+        p, off = by[device]
+        assert price == pytest.approx(off if rule == "off_shift_running" else p), rule
+    grinder = by["motor-grinder-03"]
+    assert grinder[1] < grinder[0]  # its off-shift energy is cheaper than its mix
