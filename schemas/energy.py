@@ -62,3 +62,40 @@ MONTHLY_SCHEMA: Final = pl.Schema(
         "demand_charge": pl.Float64(),
     }
 )
+
+BASELINE_SCHEMA: Final = pl.Schema(
+    {
+        "entity": pl.String(),  # "device" or "site"
+        "site": pl.String(),
+        "device_id": pl.String(),  # null for a site's baseline
+        "baseline_from": pl.Date(),
+        "baseline_to": pl.Date(),
+        "n_days": pl.Int32(),
+        "variables": pl.String(),  # comma-separated, the fitted relevant variables
+        "model": pl.String(),  # "kWh/day = b0 + b1 × running_hours ..."
+        "coefficients": pl.String(),  # JSON {"intercept": b0, "<variable>": b1, ...}
+        "r2": pl.Float64(),
+        "cv_rmse": pl.Float64(),
+        "nmbe": pl.Float64(),
+        "limits": pl.String(),  # which ASHRAE Guideline 14 limits were applied
+        "status": pl.String(),  # "fit" or "unfit: <every reason>"
+    }
+)
+
+BASELINE_DAILY_SCHEMA: Final = pl.Schema(
+    {
+        "entity": pl.String(),
+        "site": pl.String(),
+        "device_id": pl.String(),
+        "day": pl.Date(),
+        "in_baseline": pl.Boolean(),
+        "energy_kwh": pl.Float64(),
+        "expected_kwh": pl.Float64(),  # null when the baseline is unfit
+        "difference_kwh": pl.Float64(),  # actual - expected
+        "enpi": pl.Float64(),  # actual / expected
+        "cusum_kwh": pl.Float64(),  # running sum of actual - expected
+        "savings_kwh": pl.Float64(),  # -cusum_kwh
+        "savings_cost": pl.Float64(),
+        "savings_co2_kg": pl.Float64(),
+    }
+)
