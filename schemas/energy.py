@@ -99,3 +99,20 @@ BASELINE_DAILY_SCHEMA: Final = pl.Schema(
         "savings_co2_kg": pl.Float64(),
     }
 )
+
+INTENSITY_SCHEMA: Final = pl.Schema(
+    {
+        "site": pl.String(),
+        "line": pl.String(),  # null: the whole site (its billing meters), when one unit
+        "day": pl.Date(),
+        "units": pl.Float64(),
+        "unit": pl.String(),
+        "energy_kwh": pl.Float64(),
+        "cost": pl.Float64(),
+        "currency": pl.String(),
+        "co2_kg": pl.Float64(),
+        "kwh_per_unit": pl.Float64(),
+        "cost_per_unit": pl.Float64(),
+        "co2_kg_per_unit": pl.Float64(),
+    }
+)

@@ -64,6 +64,16 @@ class Thresholds:
     demand_window_min: int = 15  # demand meter window; must divide a day
     demand_alert_fraction: float = 0.9  # month's max demand >= 90 % of contracted [inferred]
 
+    # --- baselines (transforms/baseline.py; ISO 50006, ASHRAE Guideline 14) ---
+    baseline_from: str = ""  # YYYY-MM-DD; empty: each device's and site's first days
+    baseline_to: str = ""  # YYYY-MM-DD, inclusive
+    baseline_days: int = 28  # length of the default baseline period
+    baseline_variables: str = "production_units,hdd,cdd,running_hours"  # those supplied
+    baseline_limits: str = "hourly"  # GL14 limits for daily models: hourly or monthly
+    baseline_dof: str = "n-p"  # CV(RMSE)/NMBE denominator: n-p (GL14) or n
+    baseline_min_days: int = 12  # fewer baseline days: unfit
+    degree_day_base_c: float = 18.0  # HDD/CDD base temperature
+
     # --- alert lifecycle (hysteresis) ---
     clear_margin: float = 0.10  # a threshold must be cleared by 10 % of its value
     clear_days: int = 2  # and stay clear this many evaluated days to resolve

@@ -27,6 +27,7 @@ from warehouse.lake import (
     LOAD_FACTOR,
     QUARANTINE,
     READINGS,
+    WHOLE,
     Lake,
 )
 
@@ -81,7 +82,14 @@ def view_sql(lake: Lake) -> dict[str, str]:
         "sites": f"SELECT * FROM read_parquet('{sites}')",
         **days,
         "alerts": f"SELECT * FROM read_parquet('{lake.alerts_path.resolve()}')",
-        "demand_monthly": f"SELECT * FROM read_parquet('{lake.monthly_demand_path.resolve()}')",
+        **{
+            name: f"SELECT * FROM read_parquet('{lake.whole_path(name).resolve()}')"
+            for name in WHOLE
+        },
+        **{
+            name: f"SELECT * FROM read_parquet('{lake.drivers_path(name).resolve()}')"
+            for name in ("production", "lines", "weather")
+        },
     }
 
 

@@ -28,7 +28,16 @@ from typing import TYPE_CHECKING, Final
 import polars as pl
 import pyarrow.parquet as pq
 
-from schemas.energy import DEMAND_SCHEMA, ENERGY_COST_SCHEMA, MONTHLY_SCHEMA, PEAK_SCHEMA
+from schemas.drivers import DRIVERS
+from schemas.energy import (
+    BASELINE_DAILY_SCHEMA,
+    BASELINE_SCHEMA,
+    DEMAND_SCHEMA,
+    ENERGY_COST_SCHEMA,
+    INTENSITY_SCHEMA,
+    MONTHLY_SCHEMA,
+    PEAK_SCHEMA,
+)
 from schemas.readings import QUARANTINE_SCHEMA, READING_SCHEMA
 from schemas.registry import DEVICE_SCHEMA, SITE_SCHEMA
 from schemas.results import EVALUATION_SCHEMA, LOAD_FACTOR_SCHEMA, PRICED_ALERT_SCHEMA
@@ -46,6 +55,15 @@ DEMAND: Final = "demand"
 DEMAND_PEAKS: Final = "demand_peaks"
 ALERTS: Final = "alerts"
 DEMAND_MONTHLY: Final = "demand_monthly"
+BASELINES: Final = "baselines"
+BASELINE_DAILY: Final = "baseline_daily"
+PRODUCTION_INTENSITY: Final = "production_intensity"
+WHOLE: Final = {  # small result tables, recomputed and replaced whole by each jobs run
+    DEMAND_MONTHLY: MONTHLY_SCHEMA,
+    BASELINES: BASELINE_SCHEMA,
+    BASELINE_DAILY: BASELINE_DAILY_SCHEMA,
+    PRODUCTION_INTENSITY: INTENSITY_SCHEMA,
+}
 PARTITIONED: Final = {
     READINGS: READING_SCHEMA,
     QUARANTINE: QUARANTINE_SCHEMA,
@@ -170,16 +188,24 @@ class Lake:
                 write_atomic(schema.to_frame(), self.registry_path(name))
         if not self.alerts_path.exists():
             write_atomic(PRICED_ALERT_SCHEMA.to_frame(), self.alerts_path)
-        if not self.monthly_demand_path.exists():
-            write_atomic(MONTHLY_SCHEMA.to_frame(), self.monthly_demand_path)
+        for name, schema in WHOLE.items():
+            if not self.whole_path(name).exists():
+                write_atomic(schema.to_frame(), self.whole_path(name))
+        for name, schema in DRIVERS.items():
+            if not self.drivers_path(name).exists():
+                write_atomic(schema.to_frame(), self.drivers_path(name))
 
     @property
     def alerts_path(self) -> Path:
         return self.root / ALERTS / "alerts.parquet"
 
-    @property
-    def monthly_demand_path(self) -> Path:
-        return self.root / DEMAND_MONTHLY / "demand_monthly.parquet"
+    def drivers_path(self, name: str) -> Path:
+        """production, lines or weather (warehouse/drivers.py)."""
+        return self.root / "drivers" / f"{name}.parquet"
+
+    def whole_path(self, name: str) -> Path:
+        """The one file of a table in WHOLE."""
+        return self.root / name / f"{name}.parquet"
 
     def part_files(self, table: str, writer: str | None = None) -> Iterator[tuple[int, Path]]:
         """(batch number, path) of every data file, optionally of one writer."""

@@ -16,6 +16,7 @@ import types
 import typing
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from datetime import date
 from pathlib import Path
 from typing import Any
 
@@ -192,6 +193,30 @@ class Settings:
         )
         _require(
             0 < a.demand_alert_fraction <= 1, "analytics.demand_alert_fraction must be in (0, 1]"
+        )
+        _require(
+            a.baseline_limits in ("hourly", "monthly"),
+            "analytics.baseline_limits must be hourly or monthly",
+        )
+        _require(a.baseline_dof in ("n-p", "n"), "analytics.baseline_dof must be 'n-p' or 'n'")
+        _require(a.baseline_days >= 1, "analytics.baseline_days must be >= 1")
+        _require(
+            bool(a.baseline_from) == bool(a.baseline_to),
+            "analytics.baseline_from and baseline_to go together (or both empty)",
+        )
+        if a.baseline_from:
+            try:
+                first, last = date.fromisoformat(a.baseline_from), date.fromisoformat(a.baseline_to)
+            except ValueError as exc:
+                raise ConfigError(f"analytics.baseline_from/to must be YYYY-MM-DD: {exc}") from exc
+            _require(first <= last, "analytics.baseline_from must not be after baseline_to")
+        from transforms.baseline import VARIABLES
+
+        unknown = set(a.baseline_variables.split(",")) - set(VARIABLES) - {""}
+        _require(
+            not unknown,
+            f"analytics.baseline_variables: unknown {sorted(unknown)}; "
+            f"known: {', '.join(VARIABLES)}",
         )
         if a.tariff_file:
             from transforms.tariff import TariffError, load_tariffs

@@ -19,18 +19,26 @@ from zoneinfo import ZoneInfo
 
 import polars as pl
 
+from transforms.baseline import BaselineSettings, fit_baselines
 from transforms.daily import analyse_days
 from transforms.demand import monthly_demand
+from transforms.enpi import baseline_inputs, production_intensity
 from transforms.tariff import load_tariffs, realised_prices
+from transforms.thresholds import Thresholds
 from transforms.track_alerts import price_alerts, track_alerts
 from warehouse.catalog import ensure_catalog
 from warehouse.compact import MaintenanceReport, maintain
+from warehouse.drivers import read_driver
 from warehouse.lake import (
+    BASELINE_DAILY,
+    BASELINES,
     DEMAND,
+    DEMAND_MONTHLY,
     DEMAND_PEAKS,
     ENERGY_COST,
     EVALUATIONS,
     LOAD_FACTOR,
+    PRODUCTION_INTENSITY,
     Lake,
     write_atomic,
 )
@@ -137,7 +145,8 @@ def run_jobs(settings: Settings, full: bool = False, compact: bool = True) -> Jo
         )
     progress.close()
     monthly = monthly_demand(results.scan(DEMAND_PEAKS), tariffs, a.demand_alert_fraction)
-    write_atomic(monthly, lake.monthly_demand_path)
+    write_atomic(monthly, lake.whole_path(DEMAND_MONTHLY))
+    _energy_performance(lake, results, sites, a)
     alerts = price_alerts(
         track_alerts(results.scan(EVALUATIONS), a.clear_days, a.annualise_days),
         sites,
@@ -157,6 +166,39 @@ def run_jobs(settings: Settings, full: bool = False, compact: bool = True) -> Jo
     )
     log.info(report.summary())
     return report
+
+
+def _energy_performance(lake: Lake, results: Results, sites: pl.DataFrame, a: Thresholds) -> None:
+    """Production intensity and baselines with CUSUM: small tables over every day, so
+    recomputed whole (a new production count or weather day changes past days too)."""
+    energy_cost = results.scan(ENERGY_COST).collect()
+    production = read_driver(lake, "production")
+    lines = read_driver(lake, "lines")
+    weather = read_driver(lake, "weather")
+    intensity = production_intensity(energy_cost, production, lines, sites)
+    write_atomic(intensity, lake.whole_path(PRODUCTION_INTENSITY))
+    load_factor = results.scan(LOAD_FACTOR).select(
+        "site", "device_id", "day", "energy_kwh", "running_hours"
+    )
+    inputs = baseline_inputs(
+        load_factor.collect(), energy_cost, production, lines, weather, sites, a.degree_day_base_c
+    )
+    period = (
+        (date.fromisoformat(a.baseline_from), date.fromisoformat(a.baseline_to))
+        if a.baseline_from
+        else None
+    )
+    settings = BaselineSettings(
+        variables=tuple(v for v in a.baseline_variables.split(",") if v),
+        period=period,
+        days=a.baseline_days,
+        limits=a.baseline_limits,
+        dof=a.baseline_dof,
+        min_points=a.baseline_min_days,
+    )
+    baselines, daily = fit_baselines(inputs, settings)
+    write_atomic(baselines, lake.whole_path(BASELINES))
+    write_atomic(daily, lake.whole_path(BASELINE_DAILY))
 
 
 def _zones(sites: pl.DataFrame) -> list[ZoneInfo]:
