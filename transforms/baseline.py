@@ -2,8 +2,9 @@
 (ASHRAE Guideline 14), EnPI per day and the CUSUM of actual minus expected energy.
 
 Model (domain.md §7, "Regression baseline", after ISO 50006 and IPMVP): daily energy
-E = b0 + Σ bi·xi over the relevant variables xi that are supplied and vary in the
-baseline period: production units (the line's or the site's), heating and cooling
+E = b0 + Σ bi·xi over the relevant variables xi that are supplied, vary in the
+baseline period and stay significant (backward elimination while a coefficient's
+|t| < 2, `t_min`; ISO 50006 asks that relevant variables be shown to matter): production units (the line's or the site's), heating and cooling
 degree-days (HDD = max(0, base − T), CDD = max(0, T − base), T the day's mean outdoor
 temperature, base 18 °C by default), and operating (running) hours. Fitted per device
 and per site on the baseline period's days.
@@ -59,6 +60,7 @@ class Fit:
     r2: float | None
     cv_rmse: float | None
     nmbe: float | None
+    t_values: tuple[float, ...] = ()  # |t| of each variable's coefficient (not the intercept)
 
     @property
     def p(self) -> int:
@@ -85,6 +87,7 @@ def ols(x: np.ndarray, y: np.ndarray, variables: tuple[str, ...], dof: str = "n-
     r2 = 1.0 - ss_res / ss_tot if ss_tot > 0 else None
     ok = denominator > 0 and mean != 0
     return Fit(
+        t_values=_t_values(design, coef, ss_res),
         variables=variables,
         coefficients=tuple(float(c) for c in coef),
         n=n,
@@ -94,6 +97,20 @@ def ols(x: np.ndarray, y: np.ndarray, variables: tuple[str, ...], dof: str = "n-
     )
 
 
+def _t_values(design: np.ndarray, coef: np.ndarray, ss_res: float) -> tuple[float, ...]:
+    """|b / se(b)| of each variable, se from σ² (XᵀX)⁻¹ with σ² = SSE / (n − p); inf
+    for an exact fit, so it is never eliminated."""
+    n, p = design.shape
+    if p == 1 or n <= p:
+        return tuple(np.inf for _ in range(p - 1)) if n <= p else ()
+    sigma2 = ss_res / (n - p)
+    cov = sigma2 * np.linalg.pinv(design.T @ design)
+    se = np.sqrt(np.clip(np.diag(cov)[1:], 0.0, None))
+    with np.errstate(divide="ignore", invalid="ignore"):
+        t = np.where(se > 0, np.abs(coef[1:]) / se, np.inf)
+    return tuple(float(v) for v in t)
+
+
 def acceptance(fit: Fit, limits: str = "hourly", min_points: int = 12) -> str:
     """ "fit", or "unfit: " and every reason it fails."""
     cv_max, nmbe_max = LIMITS[limits]
@@ -101,7 +118,7 @@ def acceptance(fit: Fit, limits: str = "hourly", min_points: int = 12) -> str:
     if fit.n < min_points:
         reasons.append(f"{fit.n} days < {min_points}")
     if not fit.variables:
-        reasons.append("no relevant variable varies in the baseline period")
+        reasons.append("no relevant variable is supplied, varies and is significant")
     if fit.r2 is None or fit.r2 < MIN_R2:
         reasons.append(f"R² {_fmt(fit.r2)} < {MIN_R2}")
     if fit.cv_rmse is None or fit.cv_rmse > cv_max:
@@ -127,6 +144,7 @@ class BaselineSettings:
     limits: str = "hourly"
     dof: str = "n-p"
     min_points: int = 12
+    t_min: float = 2.0  # a variable stays only while |t| of its coefficient >= this
 
 
 def fit_baselines(daily: pl.DataFrame, s: BaselineSettings) -> tuple[pl.DataFrame, pl.DataFrame]:
@@ -147,6 +165,10 @@ def fit_baselines(daily: pl.DataFrame, s: BaselineSettings) -> tuple[pl.DataFram
         chosen = _relevant(base, s.variables)
         y = base["energy_kwh"].to_numpy().astype(float)
         fit = ols(_matrix(base, chosen), y, chosen, s.dof)
+        while fit.variables and min(fit.t_values) < s.t_min:  # backward elimination
+            weakest = fit.variables[int(np.argmin(fit.t_values))]
+            chosen = tuple(v for v in chosen if v != weakest)
+            fit = ols(_matrix(base, chosen), y, chosen, s.dof)
         status = acceptance(fit, s.limits, s.min_points)
         rows.append(
             {

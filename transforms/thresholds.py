@@ -72,6 +72,7 @@ class Thresholds:
     baseline_limits: str = "hourly"  # GL14 limits for daily models: hourly or monthly
     baseline_dof: str = "n-p"  # CV(RMSE)/NMBE denominator: n-p (GL14) or n
     baseline_min_days: int = 12  # fewer baseline days: unfit
+    baseline_t_min: float = 2.0  # drop a variable whose coefficient's |t| is below this
     degree_day_base_c: float = 18.0  # HDD/CDD base temperature
 
     # --- alert lifecycle (hysteresis) ---

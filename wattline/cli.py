@@ -54,6 +54,25 @@ def _registry_load(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+def _drivers_load(args: argparse.Namespace, settings: Settings) -> int:
+    from warehouse.catalog import ensure_catalog
+    from warehouse.drivers import DriversError, load_production, load_weather
+
+    lake = settings.lake.open()
+    lake.prepare()
+    try:
+        if args.command == "production":
+            rows = load_production(lake, args.file, args.lines)
+        else:
+            rows = load_weather(lake, args.file)
+    except DriversError as exc:
+        print(exc, file=sys.stderr)
+        return 2
+    ensure_catalog(settings.catalog.path, lake, strict=False)
+    print(f"{args.command} loaded: {rows} rows from {args.file}; `wattline jobs run` uses them")
+    return 0
+
+
 def _edge_simulate(args: argparse.Namespace, settings: Settings) -> int:
     from edge.run import simulate_command
 
@@ -152,6 +171,20 @@ def build_parser() -> argparse.ArgumentParser:
     load.add_argument("--devices", type=Path, required=True)
     load.add_argument("--sites", type=Path, required=True)
     load.set_defaults(handler=_registry_load)
+
+    production = sub.add_parser(
+        "production", help="production counts per line and day (baselines, carbon per unit)"
+    ).add_subparsers(dest="action", required=True)
+    pload = production.add_parser("load", help="check and upsert production.csv")
+    pload.add_argument("file", type=Path, help="site,line,day,units,unit")
+    pload.add_argument("--lines", type=Path, help="site,line,device_id: replaces the line map")
+    pload.set_defaults(handler=_drivers_load)
+    weather = sub.add_parser(
+        "weather", help="daily mean outdoor temperature per site (degree-days for baselines)"
+    ).add_subparsers(dest="action", required=True)
+    wload = weather.add_parser("load", help="check and upsert weather.csv")
+    wload.add_argument("file", type=Path, help="site,day,mean_temp_c")
+    wload.set_defaults(handler=_drivers_load)
 
     jobs = sub.add_parser("jobs", help="analytics jobs").add_subparsers(
         dest="action", required=True

@@ -195,6 +195,7 @@ def _energy_performance(lake: Lake, results: Results, sites: pl.DataFrame, a: Th
         limits=a.baseline_limits,
         dof=a.baseline_dof,
         min_points=a.baseline_min_days,
+        t_min=a.baseline_t_min,
     )
     baselines, daily = fit_baselines(inputs, settings)
     write_atomic(baselines, lake.whole_path(BASELINES))

@@ -117,7 +117,8 @@ def test_an_unfit_baseline_says_why_and_gives_no_expected_values() -> None:
     baselines, out = fit_baselines(daily, BaselineSettings(days=14))
     b = baselines.row(0, named=True)
     assert b["status"].startswith("unfit: ") and "R²" in b["status"]
-    assert b["variables"] == "running_hours"  # production is constant: dropped, not fitted
+    # Production is constant (not a variable); the hours do not explain the energy (|t| < 2).
+    assert b["variables"] == "" and "no relevant variable" in b["status"]
     assert out["expected_kwh"].null_count() == 20 and out["cusum_kwh"].null_count() == 20
 
 
@@ -125,3 +126,34 @@ def test_degree_days() -> None:
     frame = pl.DataFrame({"t": [10.0, 18.0, 25.5]})
     hdd, cdd = degree_days(pl.col("t"))
     assert frame.select(hdd=hdd, cdd=cdd).rows() == [(8.0, 0.0), (0.0, 0.0), (0.0, 7.5)]
+
+
+def test_a_variable_that_does_not_matter_is_eliminated() -> None:
+    rng = np.random.default_rng(21)
+    n = 40
+    hours = rng.uniform(8, 20, n)
+    temperature = rng.uniform(2, 16, n)  # the load ignores the weather
+    daily = pl.DataFrame(
+        {
+            "entity": "device",
+            "site": "plant",
+            "device_id": "motor-1",
+            "day": _days(n),
+            "energy_kwh": 30 + 25 * hours + rng.normal(0, 8, n),
+            "running_hours": hours,
+            "hdd": 18 - temperature,
+            "price_per_kwh": 0.5,
+            "emission_kg_per_kwh": 0.6,
+        }
+    )
+    baselines, _ = fit_baselines(daily, BaselineSettings(days=n))
+    b = baselines.row(0, named=True)
+    assert b["variables"] == "running_hours" and b["status"] == "fit"
+    kept = fit_baselines(daily, BaselineSettings(days=n, t_min=0.0))[0].row(0, named=True)
+    assert kept["variables"] == "hdd,running_hours"  # in VARIABLES order when not tested
+
+
+def test_t_values_match_the_textbook_standard_errors() -> None:
+    # Anscombe I: slope 0.5001, its standard error 0.1179, t = 4.24 (published regression).
+    fit = ols(np.array(ANSCOMBE_X, float)[:, None], np.array(ANSCOMBE_Y1), ("x",))
+    assert fit.t_values[0] == pytest.approx(4.24, abs=0.01)
