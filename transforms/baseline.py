@@ -5,7 +5,8 @@ Model (domain.md §7, "Regression baseline", after ISO 50006 and IPMVP): daily e
 E = b0 + Σ bi·xi over the relevant variables xi that are supplied, vary in the
 baseline period and stay significant (backward elimination while a coefficient's
 |t| < 2, `t_min` [INFERRED]: a variable that does not explain the energy is left out):
-production units (the line's or the site's), heating and cooling degree-days (HDD = max(0, base − T), CDD = max(0, T − base), T the day's mean outdoor
+production units (the line's or the site's), heating and cooling
+degree-days (HDD = max(0, base − T), CDD = max(0, T − base), T the day's mean outdoor
 temperature, base 18 °C by default), and operating (running) hours. Fitted per device
 and per site on the baseline period's days.
 
