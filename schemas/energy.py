@@ -89,6 +89,7 @@ BASELINE_DAILY_SCHEMA: Final = pl.Schema(
         "device_id": pl.String(),
         "day": pl.Date(),
         "in_baseline": pl.Boolean(),
+        "complete": pl.Boolean(),  # false: too little data that day; not fitted, not summed
         "energy_kwh": pl.Float64(),
         "expected_kwh": pl.Float64(),  # null when the baseline is unfit
         "difference_kwh": pl.Float64(),  # actual - expected
@@ -114,5 +115,6 @@ INTENSITY_SCHEMA: Final = pl.Schema(
         "kwh_per_unit": pl.Float64(),
         "cost_per_unit": pl.Float64(),
         "co2_kg_per_unit": pl.Float64(),
+        "complete": pl.Boolean(),  # every meter observed >= 95 % of the day
     }
 )

@@ -152,17 +152,20 @@ def fit_baselines(daily: pl.DataFrame, s: BaselineSettings) -> tuple[pl.DataFram
     """(one baseline per entity, every entity-day with expected energy and CUSUM).
 
     `daily` has the entity columns (entity "device"/"site", site, device_id), `day`,
-    `energy_kwh`, `price_per_kwh`, `emission_kg_per_kwh` and any of the variables.
+    `energy_kwh`, `price_per_kwh`, `emission_kg_per_kwh`, any of the variables and
+    optionally `complete` (days with too little data: neither fitted nor summed).
     """
     if daily.is_empty():
         return BASELINE_SCHEMA.to_frame(), BASELINE_DAILY_SCHEMA.to_frame()
+    if "complete" not in daily.columns:
+        daily = daily.with_columns(complete=pl.lit(True))
     rows, days = [], []
     for key, part in (
         daily.sort("day").partition_by(ENTITY, as_dict=True, maintain_order=True).items()
     ):
         entity, site, device = key
         first, last = _period(part, s)
-        base = part.filter(pl.col("day").is_between(first, last))
+        base = part.filter(pl.col("day").is_between(first, last) & pl.col("complete"))
         chosen = _relevant(base, s.variables)
         y = base["energy_kwh"].to_numpy().astype(float)
         fit = ols(_matrix(base, chosen), y, chosen, s.dof)
@@ -199,10 +202,10 @@ def fit_baselines(daily: pl.DataFrame, s: BaselineSettings) -> tuple[pl.DataFram
         )
         days.append(
             part.select(
-                *ENTITY, "day", "energy_kwh", "price_per_kwh", "emission_kg_per_kwh"
+                *ENTITY, "day", "complete", "energy_kwh", "price_per_kwh", "emission_kg_per_kwh"
             ).with_columns(
                 in_baseline=pl.col("day").is_between(first, last),
-                expected_kwh=expected,
+                expected_kwh=pl.when("complete").then(expected),
             )
         )
     out = pl.concat(days)

@@ -320,8 +320,9 @@ def realised_prices(energy_cost: pl.LazyFrame, sites: list[str], days: int = 28)
         pl.col("day") > pl.col("day").max().over("device_id") - pl.duration(days=days)
     )
     off = pl.col("on_shift").not_().fill_null(False)
-    return (
-        recent.group_by("device_id")
+    return (  # sorted first: float sums in a fixed order give the same price every run
+        recent.sort("device_id", "day", "period", "on_shift", nulls_last=True)
+        .group_by("device_id", maintain_order=True)
         .agg(
             price_per_kwh=pl.col("cost").sum() / pl.col("energy_kwh").sum(),
             off_shift_price_per_kwh=pl.col("cost").filter(off).sum()

@@ -175,13 +175,15 @@ def _energy_performance(lake: Lake, results: Results, sites: pl.DataFrame, a: Th
     production = read_driver(lake, "production")
     lines = read_driver(lake, "lines")
     weather = read_driver(lake, "weather")
-    intensity = production_intensity(energy_cost, production, lines, sites)
-    write_atomic(intensity, lake.whole_path(PRODUCTION_INTENSITY))
-    load_factor = results.scan(LOAD_FACTOR).select(
-        "site", "device_id", "day", "energy_kwh", "running_hours"
+    load_factor = (
+        results.scan(LOAD_FACTOR)
+        .select("site", "device_id", "day", "energy_kwh", "running_hours", "observed_hours")
+        .collect()
     )
+    intensity = production_intensity(energy_cost, load_factor, production, lines, sites)
+    write_atomic(intensity, lake.whole_path(PRODUCTION_INTENSITY))
     inputs = baseline_inputs(
-        load_factor.collect(), energy_cost, production, lines, weather, sites, a.degree_day_base_c
+        load_factor, energy_cost, production, lines, weather, sites, a.degree_day_base_c
     )
     period = (
         (date.fromisoformat(a.baseline_from), date.fromisoformat(a.baseline_to))
