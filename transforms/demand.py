@@ -46,14 +46,15 @@ def device_demand(tagged: pl.DataFrame, window_min: int = 15) -> pl.DataFrame:
     check_window(window_min)
     offset = pl.col("local_minute_of_week") % window_min
     return (
-        tagged.select(
+        tagged.sort("device_id", "minute")  # a fixed order: sums reproducible to the bit
+        .select(
             "day",
             "site",
             "device_id",
             "energy_kwh",
             window_start=pl.col("minute") - pl.duration(minutes=offset),
         )
-        .group_by("day", "site", "device_id", "window_start")
+        .group_by("day", "site", "device_id", "window_start", maintain_order=True)
         .agg(device_kw=pl.col("energy_kwh").sum() * (60.0 / window_min))
     )
 

@@ -283,8 +283,16 @@ def price_by_period(
         )
     )
     out = (
-        frame.group_by(
-            "day", "site", "device_id", "period", "on_shift", "price_per_kwh", "currency"
+        frame.sort("device_id", "day", "minute_of_day")  # fixed order: reproducible sums
+        .group_by(
+            "day",
+            "site",
+            "device_id",
+            "period",
+            "on_shift",
+            "price_per_kwh",
+            "currency",
+            maintain_order=True,
         )
         .agg(pl.col("energy_kwh").sum())
         .with_columns(cost=pl.col("energy_kwh") * pl.col("price_per_kwh"))
@@ -328,8 +336,8 @@ def realised_prices(energy_cost: pl.LazyFrame, sites: list[str], days: int = 28)
             off_shift_price_per_kwh=pl.col("cost").filter(off).sum()
             / pl.col("energy_kwh").filter(off).sum(),
         )
-        .with_columns(
-            pl.when(pl.col(c).is_finite()).then(pl.col(c)).alias(c)
+        .with_columns(  # to 1e-6 a kWh: float sums vary in the last bit with chunking
+            pl.when(pl.col(c).is_finite()).then(pl.col(c).round(6)).alias(c)
             for c in ("price_per_kwh", "off_shift_price_per_kwh")
         )
         .sort("device_id")

@@ -18,6 +18,7 @@ from ingest.pipeline import Batch, process
 from schemas.calendar import parse_shift_calendar
 from transforms.thresholds import Thresholds
 from warehouse.catalog import connect_readonly
+from warehouse.drivers import load_production
 from warehouse.lake import QUARANTINE, READINGS, Lake
 from warehouse.registry import load_registry
 from wattline.config import CatalogSettings, LakeSettings, Settings
@@ -32,6 +33,9 @@ EXPECTED = {  # scenario device -> the one rule it must raise
     "compressor-02": "compressor_leak",
     "transformer-aux-02": "transformer_light_load",
 }
+
+
+TONNES = (14.4, 14.1, 14.6, 14.2, 14.5, 4.8, 0.0)  # Mon..Sun
 
 
 def land(
@@ -73,6 +77,17 @@ def week(tmp_path_factory: pytest.TempPathFactory) -> Settings:
         lake, DEMO_DATA_DIR / "devices.csv", DEMO_DATA_DIR / "sites.csv", parse_shift_calendar
     )
     land(lake, MONDAY_LOCAL, MONDAY_LOCAL + timedelta(days=7), batch=1)
+    production = root / "production.csv"
+    production.write_text(
+        "site,line,day,units,unit\n"
+        + "".join(f"plant-sh,extrusion,2026-11-{16 + k},{t},t\n" for k, t in enumerate(TONNES))
+    )
+    lines = root / "lines.csv"
+    lines.write_text(
+        "site,line,device_id\nplant-sh,extrusion,motor-extruder-04\n"
+        "plant-sh,extrusion,motor-grinder-03\n"
+    )
+    load_production(lake, production, lines)
     run_jobs(settings)
     return settings
 
@@ -299,6 +314,45 @@ def test_alerts_are_priced_at_the_periods_the_device_ran_in(week: Settings) -> N
     by = {d: (p, off) for d, p, off in realised.iter_rows()}
     for device, rule, price in alerts.iter_rows():
         p, off = by[device]
-        assert price == pytest.approx(off if rule == "off_shift_running" else p), rule
+        assert price == pytest.approx(off if rule == "off_shift_running" else p, abs=1e-6), rule
     grinder = by["motor-grinder-03"]
     assert grinder[1] < grinder[0]  # its off-shift energy is cheaper than its mix
+
+
+def test_kwh_and_co2_per_unit_per_line_and_site(week: Settings) -> None:
+    rows = query(week, "SELECT * FROM production_intensity ORDER BY line NULLS LAST, day")
+    line = rows.filter(pl.col("line") == "extrusion")
+    assert line["units"].to_list() == list(TONNES)
+    energy = query(
+        week,
+        "SELECT day, sum(energy_kwh) AS kwh FROM load_factor WHERE device_id IN "
+        "('motor-extruder-04', 'motor-grinder-03') GROUP BY day ORDER BY day",
+    )
+    joined = line.join(energy, on="day")
+    assert joined.height == 7
+    assert joined["energy_kwh"].to_list() == pytest.approx(joined["kwh"].to_list())
+    monday = line.row(0, named=True)
+    assert monday["kwh_per_unit"] == pytest.approx(monday["energy_kwh"] / 14.4)
+    assert monday["co2_kg"] == pytest.approx(monday["energy_kwh"] * 0.5306)
+    assert monday["co2_kg_per_unit"] == pytest.approx(monday["co2_kg"] / 14.4)
+    assert monday["cost_per_unit"] == pytest.approx(monday["cost"] / 14.4)
+    assert monday["complete"] is True
+    assert line.row(6, named=True)["kwh_per_unit"] is None  # nothing made on Sunday
+    site = rows.filter(pl.col("line").is_null())
+    billed = query(
+        week,
+        "SELECT day, sum(energy_kwh) AS kwh FROM energy_cost WHERE billing_meter "
+        "GROUP BY day ORDER BY day",
+    )
+    assert site.join(billed, on="day")["energy_kwh"].to_list() == pytest.approx(
+        site.join(billed, on="day")["kwh"].to_list()
+    )
+
+
+def test_a_week_is_too_short_for_a_baseline_and_says_so(week: Settings) -> None:
+    baselines = query(week, "SELECT * FROM baselines")
+    assert baselines.height == 12  # 11 devices and the site
+    assert all(s.startswith("unfit: ") and "days < 12" in s for s in baselines["status"])
+    daily = query(week, "SELECT * FROM baseline_daily")
+    assert daily["expected_kwh"].null_count() == daily.height
+    assert daily["cusum_kwh"].null_count() == daily.height
