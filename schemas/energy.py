@@ -118,3 +118,23 @@ INTENSITY_SCHEMA: Final = pl.Schema(
         "complete": pl.Boolean(),  # every meter observed >= 95 % of the day
     }
 )
+
+FORECAST_SCHEMA: Final = pl.Schema(
+    {
+        "site": pl.String(),
+        "meter": pl.String(),  # "site" or a transformer's device_id
+        "day": pl.Date(),  # the site-local day forecast
+        "local_hour": pl.Datetime("us"),  # site-local wall-clock hour start
+        "model": pl.String(),
+        "energy_kwh": pl.Float64(),
+        "demand_kw": pl.Float64(),  # the hour's largest demand window
+        "naive_kwh": pl.Float64(),  # seasonal-naive: the same hour a week before
+        "naive_kw": pl.Float64(),
+        "backtest_days": pl.Int32(),
+        "mape": pl.Float64(),  # the model's backtest errors on hourly energy
+        "smape": pl.Float64(),
+        "naive_mape": pl.Float64(),
+        "naive_smape": pl.Float64(),
+        "beats_naive": pl.Boolean(),
+    }
+)

@@ -75,6 +75,10 @@ class Thresholds:
     baseline_t_min: float = 2.0  # drop a variable whose coefficient's |t| is below this
     degree_day_base_c: float = 18.0  # HDD/CDD base temperature
 
+    # --- day-ahead forecasts (transforms/forecast.py) ---
+    forecast_weeks: int = 4  # the seasonal mean's weeks
+    forecast_backtest_days: int = 14  # rolling-origin backtest length
+
     # --- alert lifecycle (hysteresis) ---
     clear_margin: float = 0.10  # a threshold must be cleared by 10 % of its value
     clear_days: int = 2  # and stay clear this many evaluated days to resolve

@@ -34,6 +34,7 @@ from schemas.energy import (
     BASELINE_SCHEMA,
     DEMAND_SCHEMA,
     ENERGY_COST_SCHEMA,
+    FORECAST_SCHEMA,
     INTENSITY_SCHEMA,
     MONTHLY_SCHEMA,
     PEAK_SCHEMA,
@@ -58,11 +59,13 @@ DEMAND_MONTHLY: Final = "demand_monthly"
 BASELINES: Final = "baselines"
 BASELINE_DAILY: Final = "baseline_daily"
 PRODUCTION_INTENSITY: Final = "production_intensity"
+FORECAST: Final = "forecast"
 WHOLE: Final = {  # small result tables, recomputed and replaced whole by each jobs run
     DEMAND_MONTHLY: MONTHLY_SCHEMA,
     BASELINES: BASELINE_SCHEMA,
     BASELINE_DAILY: BASELINE_DAILY_SCHEMA,
     PRODUCTION_INTENSITY: INTENSITY_SCHEMA,
+    FORECAST: FORECAST_SCHEMA,
 }
 PARTITIONED: Final = {
     READINGS: READING_SCHEMA,

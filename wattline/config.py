@@ -200,6 +200,8 @@ class Settings:
         )
         _require(a.baseline_dof in ("n-p", "n"), "analytics.baseline_dof must be 'n-p' or 'n'")
         _require(a.baseline_days >= 1, "analytics.baseline_days must be >= 1")
+        _require(a.forecast_weeks >= 1, "analytics.forecast_weeks must be >= 1")
+        _require(a.forecast_backtest_days >= 1, "analytics.forecast_backtest_days must be >= 1")
         _require(
             bool(a.baseline_from) == bool(a.baseline_to),
             "analytics.baseline_from and baseline_to go together (or both empty)",

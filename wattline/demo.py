@@ -302,6 +302,13 @@ def _report_performance(settings: Settings) -> None:
             "QUALIFY row_number() OVER (PARTITION BY line ORDER BY day DESC) <= 3 "
             "ORDER BY line NULLS LAST, day"
         ).fetchall()
+        forecast = con.execute(
+            "SELECT meter, day, round(sum(energy_kwh)), round(max(demand_kw)), "
+            "arg_max(local_hour, demand_kw), any_value(model), any_value(backtest_days), "
+            "round(any_value(mape) * 100, 1), round(any_value(naive_mape) * 100, 1), "
+            "any_value(beats_naive) FROM forecast GROUP BY meter, day "
+            "ORDER BY meter <> 'site', meter"
+        ).fetchall()
     finally:
         con.close()
     print("\nbaselines (ISO 50006; R², CV(RMSE) %, NMBE %, ASHRAE Guideline 14 verdict):")
@@ -315,6 +322,14 @@ def _report_performance(settings: Settings) -> None:
         print("  ", row)
     print("  SELECT * FROM baselines; SELECT * FROM baseline_daily;")
     print("  SELECT * FROM production_intensity WHERE complete;")
+    print("\nday-ahead forecast (meter, day, kWh, peak kW at local hour; backtest MAPE vs naive):")
+    for meter, day, kwh, kw, hour, model, days, mape, naive, beats in forecast:
+        verdict = "beats" if beats else "does NOT beat"
+        print(
+            f"  {meter:20} {day} {kwh:>8,.0f} kWh, peak {kw:,.0f} kW at {hour:%H:%M}; {model} "
+            f"over {days} days: MAPE {mape} % vs seasonal-naive {naive} % ({verdict} it)"
+        )
+    print("  SELECT * FROM forecast ORDER BY meter, local_hour;")
 
 
 def _report_bill(settings: Settings) -> None:

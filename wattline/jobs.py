@@ -23,6 +23,7 @@ from transforms.baseline import BaselineSettings, fit_baselines
 from transforms.daily import analyse_days
 from transforms.demand import monthly_demand
 from transforms.enpi import baseline_inputs, production_intensity
+from transforms.forecast import day_ahead, hourly_series
 from transforms.tariff import load_tariffs, realised_prices
 from transforms.thresholds import Thresholds
 from transforms.track_alerts import price_alerts, track_alerts
@@ -37,6 +38,7 @@ from warehouse.lake import (
     DEMAND_PEAKS,
     ENERGY_COST,
     EVALUATIONS,
+    FORECAST,
     LOAD_FACTOR,
     PRODUCTION_INTENSITY,
     Lake,
@@ -169,8 +171,9 @@ def run_jobs(settings: Settings, full: bool = False, compact: bool = True) -> Jo
 
 
 def _energy_performance(lake: Lake, results: Results, sites: pl.DataFrame, a: Thresholds) -> None:
-    """Production intensity and baselines with CUSUM: small tables over every day, so
-    recomputed whole (a new production count or weather day changes past days too)."""
+    """Production intensity, baselines with CUSUM and the day-ahead forecast: small tables
+    over every day, so recomputed whole (a new production count or weather day changes
+    past days too)."""
     energy_cost = results.scan(ENERGY_COST).collect()
     production = read_driver(lake, "production")
     lines = read_driver(lake, "lines")
@@ -202,6 +205,9 @@ def _energy_performance(lake: Lake, results: Results, sites: pl.DataFrame, a: Th
     baselines, daily = fit_baselines(inputs, settings)
     write_atomic(baselines, lake.whole_path(BASELINES))
     write_atomic(daily, lake.whole_path(BASELINE_DAILY))
+    hourly = hourly_series(results.scan(DEMAND).collect(), sites)
+    forecast = day_ahead(hourly, a.forecast_weeks, a.forecast_backtest_days)
+    write_atomic(forecast, lake.whole_path(FORECAST))
 
 
 def _zones(sites: pl.DataFrame) -> list[ZoneInfo]:

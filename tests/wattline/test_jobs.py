@@ -356,3 +356,16 @@ def test_a_week_is_too_short_for_a_baseline_and_says_so(week: Settings) -> None:
     daily = query(week, "SELECT * FROM baseline_daily")
     assert daily["expected_kwh"].null_count() == daily.height
     assert daily["cusum_kwh"].null_count() == daily.height
+
+
+def test_the_day_ahead_forecast_covers_each_meter_and_a_short_history_has_no_backtest(
+    week: Settings,
+) -> None:
+    forecast = query(week, "SELECT * FROM forecast ORDER BY meter, local_hour")
+    assert set(forecast["meter"]) == {"site", "transformer-main-01", "transformer-aux-02"}
+    assert forecast.group_by("meter").len()["len"].to_list() == [24, 24, 24]
+    assert set(forecast["day"].cast(pl.String)) == {"2026-11-23"}  # the day after the week
+    # One week of history: the forecast is last week's profile, and nothing to backtest.
+    assert forecast["energy_kwh"].to_list() == pytest.approx(forecast["naive_kwh"].to_list())
+    assert forecast["backtest_days"].null_count() == 72
+    assert not forecast["beats_naive"].any()
