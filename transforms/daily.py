@@ -74,7 +74,7 @@ def analyse_days(
         buckets = bucket_readings(readings.filter(in_range), t.max_gap_s)
         tagged = tag_local_time(buckets, sites).filter(pl.col("day").is_in(days)).collect()
         parts.append(match_load(estimate_load(tagged.lazy(), devices, curves, t), t).collect())
-        if not tagged.is_empty():
+        if t.energy_management and not tagged.is_empty():
             costs.append(price_by_period(tagged, devices, sites, tariffs))
             windows.append(device_demand(tagged, t.demand_window_min))
     daily = pl.concat(parts)

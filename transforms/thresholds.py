@@ -60,6 +60,7 @@ class Thresholds:
     light_load_min_share: float = 0.5  # T1 when β < P0/Pk for more than half the day
 
     # --- energy management (transforms/tariff.py, transforms/demand.py) ---
+    energy_management: bool = True  # false: no bill, demand, baselines, forecasts
     tariff_file: str = ""  # time-of-use tariffs per site (TOML); empty: flat registry price
     demand_window_min: int = 15  # demand meter window; must divide a day
     demand_alert_fraction: float = 0.9  # month's max demand >= 90 % of contracted [inferred]

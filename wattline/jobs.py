@@ -146,13 +146,16 @@ def run_jobs(settings: Settings, full: bool = False, compact: bool = True) -> Jo
             evaluations.height,
         )
     progress.close()
-    monthly = monthly_demand(results.scan(DEMAND_PEAKS), tariffs, a.demand_alert_fraction)
-    write_atomic(monthly, lake.whole_path(DEMAND_MONTHLY))
-    _energy_performance(lake, results, sites, a)
+    if a.energy_management:
+        monthly = monthly_demand(results.scan(DEMAND_PEAKS), tariffs, a.demand_alert_fraction)
+        write_atomic(monthly, lake.whole_path(DEMAND_MONTHLY))
+        _energy_performance(lake, results, sites, a)
     alerts = price_alerts(
         track_alerts(results.scan(EVALUATIONS), a.clear_days, a.annualise_days),
         sites,
-        realised_prices(results.scan(ENERGY_COST), list(tariffs)) if tariffs else None,
+        realised_prices(results.scan(ENERGY_COST), list(tariffs))
+        if tariffs and a.energy_management
+        else None,
         {site: t.currency for site, t in tariffs.items() if t.currency},
     )
     results.write_alerts(alerts)
