@@ -59,7 +59,11 @@ MONTHLY_SCHEMA: Final = pl.Schema(
         "contracted_kw": pl.Float64(),
         "demand_ratio": pl.Float64(),
         "approaching_contract": pl.Boolean(),
-        "demand_charge": pl.Float64(),
+        "basis": pl.String(),  # demand (per kW of maximum) or capacity (per kVA installed)
+        "installed_kva": pl.Float64(),
+        "charge_by_demand": pl.Float64(),
+        "charge_by_capacity": pl.Float64(),
+        "demand_charge": pl.Float64(),  # the one billed, by `basis`
     }
 )
 
@@ -136,5 +140,21 @@ FORECAST_SCHEMA: Final = pl.Schema(
         "naive_mape": pl.Float64(),
         "naive_smape": pl.Float64(),
         "beats_naive": pl.Boolean(),
+    }
+)
+
+LOAD_SHIFT_SCHEMA: Final = pl.Schema(
+    {
+        "month": pl.Date(),
+        "site": pl.String(),
+        "device_id": pl.String(),
+        "kind": pl.String(),
+        "energy_kwh": pl.Float64(),
+        "peak_kwh": pl.Float64(),  # critical and peak periods
+        "peak_share": pl.Float64(),
+        "peak_cost": pl.Float64(),
+        "valley_price_per_kwh": pl.Float64(),
+        "saving_if_shifted": pl.Float64(),  # upper bound: all peak energy at the valley price
+        "currency": pl.String(),
     }
 )

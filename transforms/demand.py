@@ -112,22 +112,46 @@ def site_demand(
 
 
 def monthly_demand(
-    peaks: pl.LazyFrame | pl.DataFrame, tariffs: dict[str, Tariff], alert_fraction: float = 0.9
+    peaks: pl.LazyFrame | pl.DataFrame,
+    tariffs: dict[str, Tariff],
+    alert_fraction: float = 0.9,
+    devices: pl.DataFrame | None = None,
 ) -> pl.DataFrame:
     """The month's maximum demand per site, the load that made most of it, and how close it
     is to the contracted demand: `approaching_contract` when max >= alert_fraction x
-    contracted (null where no contract is known). The demand charge is the tariff's
-    charge per kW-month times the month's maximum (the common Chinese 按需量 basis)."""
+    contracted (null where no contract is known).
+
+    The basic charge of a Chinese two-part tariff is billed one of two ways, the tariff's
+    `basis`: per kW of the month's maximum demand (按需量, `demand_charge_per_kw_month`),
+    or per kVA of installed transformer capacity (按容量, `capacity_charge_per_kva_month`
+    x the site's transformers' `rated_kva`). `demand_charge` is the one billed; both
+    figures are kept so an energy manager can compare the two bases.
+    """
     frame = peaks.lazy().collect() if isinstance(peaks, pl.LazyFrame) else peaks
     if frame.is_empty():
         return MONTHLY_SCHEMA.to_frame()
+    kva = (
+        devices.filter(pl.col("kind") == "transformer")
+        .group_by("site")
+        .agg(installed_kva=pl.col("rated_kva").sum())
+        if devices is not None and "rated_kva" in devices.columns
+        else pl.DataFrame(schema={"site": pl.String, "installed_kva": pl.Float64})
+    )
     terms = pl.DataFrame(
         {
             "site": list(tariffs),
             "contracted_kw": [t.contracted_kw for t in tariffs.values()],
             "charge": [t.demand_charge_per_kw_month for t in tariffs.values()],
+            "kva_charge": [t.capacity_charge_per_kva_month for t in tariffs.values()],
+            "basis": [t.basis for t in tariffs.values()],
         },
-        schema={"site": pl.String, "contracted_kw": pl.Float64, "charge": pl.Float64},
+        schema={
+            "site": pl.String,
+            "contracted_kw": pl.Float64,
+            "charge": pl.Float64,
+            "kva_charge": pl.Float64,
+            "basis": pl.String,
+        },
     )
     best = (
         frame.with_columns(month=pl.col("day").dt.truncate("1mo"))
@@ -136,6 +160,8 @@ def monthly_demand(
         .first()
     )
     ratio = pl.col("max_demand_kw") / pl.col("contracted_kw")
+    by_demand = pl.col("max_demand_kw") * pl.col("charge")
+    by_capacity = pl.col("installed_kva") * pl.col("kva_charge")
     return (
         best.select(
             "month",
@@ -146,10 +172,15 @@ def monthly_demand(
             top_device_kw="device_kw",
         )
         .join(terms, on="site", how="left")
+        .join(kva, on="site", how="left")
         .with_columns(demand_ratio=ratio)
         .with_columns(
             approaching_contract=pl.col("demand_ratio") >= alert_fraction,
-            demand_charge=pl.col("max_demand_kw") * pl.col("charge"),
+            charge_by_demand=by_demand,
+            charge_by_capacity=by_capacity,
+            demand_charge=pl.when(pl.col("basis") == "capacity")
+            .then(by_capacity)
+            .otherwise(by_demand),
         )
         .select(MONTHLY_SCHEMA.names())
         .cast(MONTHLY_SCHEMA)

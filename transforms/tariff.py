@@ -26,7 +26,7 @@ from typing import Any, Final
 
 import polars as pl
 
-from schemas.energy import ENERGY_COST_SCHEMA
+from schemas.energy import ENERGY_COST_SCHEMA, LOAD_SHIFT_SCHEMA
 
 MINUTES_PER_DAY: Final = 1440
 PERIODS: Final = ("critical", "peak", "flat", "valley")
@@ -52,8 +52,10 @@ class Tariff:
     seasons: tuple[Season, ...]
     holidays: frozenset[date] = frozenset()  # rest days that fall on a weekday
     workdays: frozenset[date] = frozenset()  # working days that fall on a weekend (调休)
-    demand_charge_per_kw_month: float = 0.0  # capacity charge on the month's maximum demand
+    demand_charge_per_kw_month: float = 0.0  # on the month's maximum demand (按需量)
     contracted_kw: float | None = None  # the demand the site contracted with the utility
+    capacity_charge_per_kva_month: float = 0.0  # on installed transformer kVA (按容量)
+    basis: str = "demand"  # which of the two the site is billed on: demand or capacity
     rest_days: frozenset[int] = field(default=frozenset({6, 7}))  # ISO weekdays
 
     def period_at(self, day: date, minute_of_day: int) -> str:
@@ -95,6 +97,8 @@ def parse_tariff(site: str, body: Any) -> Tariff:
         "demand_charge_per_kw_month",
         "contracted_kw",
         "rest_weekdays",
+        "capacity_charge_per_kva_month",
+        "basis",
     }
     unknown = sorted(set(body) - known)
     if unknown:
@@ -121,6 +125,12 @@ def parse_tariff(site: str, body: Any) -> Tariff:
         raise TariffError(f"{where}: demand_charge_per_kw_month must be a number >= 0")
     if contracted is not None and (not isinstance(contracted, int | float) or contracted <= 0):
         raise TariffError(f"{where}: contracted_kw must be a number > 0")
+    capacity = body.get("capacity_charge_per_kva_month", 0.0)
+    if not isinstance(capacity, int | float) or capacity < 0:
+        raise TariffError(f"{where}: capacity_charge_per_kva_month must be a number >= 0")
+    basis = body.get("basis", "demand")
+    if basis not in ("demand", "capacity"):
+        raise TariffError(f"{where}: basis must be 'demand' (per kW) or 'capacity' (per kVA)")
     rest = body.get("rest_weekdays", [6, 7])
     if not all(isinstance(d, int) and 1 <= d <= 7 for d in rest):
         raise TariffError(f"{where}: rest_weekdays are ISO weekdays 1 (Mon) .. 7 (Sun)")
@@ -133,6 +143,8 @@ def parse_tariff(site: str, body: Any) -> Tariff:
         workdays=_dates(where, "workdays", body.get("workdays", [])),
         demand_charge_per_kw_month=float(charge),
         contracted_kw=None if contracted is None else float(contracted),
+        capacity_charge_per_kva_month=float(capacity),
+        basis=basis,
         rest_days=frozenset(rest),
     )
 
@@ -351,3 +363,39 @@ def _currency(tariffs: dict[str, Tariff]) -> pl.Expr:
         if t.currency:
             expr = pl.when(pl.col("site") == site).then(pl.lit(t.currency)).otherwise(expr)
     return expr
+
+
+def load_shift(energy_cost: pl.DataFrame) -> pl.DataFrame:
+    """Per load and month: energy in the critical and peak periods and what it would
+    cost less at the site's cheapest price (the valley, where there is one).
+
+    An upper bound: whether a load can move (a batch process, a pump filling a tank, a
+    compressor charging a receiver) and how much of it is the engineer's call; this
+    ranks where moving it is worth the most. Billing meters (transformers) are left out:
+    they are not loads.
+    """
+    if energy_cost.is_empty():
+        return LOAD_SHIFT_SCHEMA.to_frame()
+    cheapest = energy_cost.group_by("site").agg(valley_price_per_kwh=pl.col("price_per_kwh").min())
+    peak = pl.col("period").is_in(["critical", "peak"])
+    return (
+        energy_cost.filter(pl.col("kind").fill_null("") != "transformer")
+        .join(cheapest, on="site")
+        .group_by(month=pl.col("day").dt.truncate("1mo"), site="site", device_id="device_id")
+        .agg(
+            pl.col("kind").first(),
+            pl.col("currency").first(),
+            pl.col("valley_price_per_kwh").first(),
+            energy_kwh=pl.col("energy_kwh").sum(),
+            peak_kwh=pl.col("energy_kwh").filter(peak).sum(),
+            peak_cost=pl.col("cost").filter(peak).sum(),
+        )
+        .with_columns(
+            peak_share=pl.col("peak_kwh") / pl.col("energy_kwh"),
+            saving_if_shifted=pl.col("peak_cost")
+            - pl.col("peak_kwh") * pl.col("valley_price_per_kwh"),
+        )
+        .select(LOAD_SHIFT_SCHEMA.names())
+        .cast(LOAD_SHIFT_SCHEMA)
+        .sort("month", "site", "saving_if_shifted", descending=[False, False, True])
+    )

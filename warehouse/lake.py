@@ -36,6 +36,7 @@ from schemas.energy import (
     ENERGY_COST_SCHEMA,
     FORECAST_SCHEMA,
     INTENSITY_SCHEMA,
+    LOAD_SHIFT_SCHEMA,
     MONTHLY_SCHEMA,
     PEAK_SCHEMA,
 )
@@ -60,12 +61,14 @@ BASELINES: Final = "baselines"
 BASELINE_DAILY: Final = "baseline_daily"
 PRODUCTION_INTENSITY: Final = "production_intensity"
 FORECAST: Final = "forecast"
+LOAD_SHIFT: Final = "load_shift"
 WHOLE: Final = {  # small result tables, recomputed and replaced whole by each jobs run
     DEMAND_MONTHLY: MONTHLY_SCHEMA,
     BASELINES: BASELINE_SCHEMA,
     BASELINE_DAILY: BASELINE_DAILY_SCHEMA,
     PRODUCTION_INTENSITY: INTENSITY_SCHEMA,
     FORECAST: FORECAST_SCHEMA,
+    LOAD_SHIFT: LOAD_SHIFT_SCHEMA,
 }
 PARTITIONED: Final = {
     READINGS: READING_SCHEMA,

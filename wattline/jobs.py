@@ -24,7 +24,7 @@ from transforms.daily import analyse_days
 from transforms.demand import monthly_demand
 from transforms.enpi import baseline_inputs, production_intensity
 from transforms.forecast import day_ahead, hourly_series
-from transforms.tariff import load_tariffs, realised_prices
+from transforms.tariff import load_shift, load_tariffs, realised_prices
 from transforms.thresholds import Thresholds
 from transforms.track_alerts import price_alerts, track_alerts
 from warehouse.catalog import ensure_catalog
@@ -40,6 +40,7 @@ from warehouse.lake import (
     EVALUATIONS,
     FORECAST,
     LOAD_FACTOR,
+    LOAD_SHIFT,
     PRODUCTION_INTENSITY,
     Lake,
     write_atomic,
@@ -147,7 +148,9 @@ def run_jobs(settings: Settings, full: bool = False, compact: bool = True) -> Jo
         )
     progress.close()
     if a.energy_management:
-        monthly = monthly_demand(results.scan(DEMAND_PEAKS), tariffs, a.demand_alert_fraction)
+        monthly = monthly_demand(
+            results.scan(DEMAND_PEAKS), tariffs, a.demand_alert_fraction, devices
+        )
         write_atomic(monthly, lake.whole_path(DEMAND_MONTHLY))
         _energy_performance(lake, results, sites, a)
     alerts = price_alerts(
@@ -178,6 +181,7 @@ def _energy_performance(lake: Lake, results: Results, sites: pl.DataFrame, a: Th
     over every day, so recomputed whole (a new production count or weather day changes
     past days too)."""
     energy_cost = results.scan(ENERGY_COST).collect()
+    write_atomic(load_shift(energy_cost), lake.whole_path(LOAD_SHIFT))
     production = read_driver(lake, "production")
     lines = read_driver(lake, "lines")
     weather = read_driver(lake, "weather")

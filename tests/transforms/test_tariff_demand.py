@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
@@ -13,6 +14,7 @@ from transforms.tag_local_time import tag_local_time
 from transforms.tariff import (
     Tariff,
     TariffError,
+    load_shift,
     load_tariffs,
     price_by_period,
     schedule_frame,
@@ -163,6 +165,7 @@ def test_schedule_covers_every_minute_once(tariffs: dict[str, Tariff]) -> None:
         (("critical = 1.5", "critical = -1.5"), ">= 0"),
         (('"15:00" = "peak"', '"25:00" = "peak"'), "not a time of day"),
         (("contracted_kw = 130.0", "contracted = 130.0"), "unknown keys ['contracted']"),
+        (("contracted_kw = 130.0", 'basis = "kva"'), "basis must be 'demand'"),
     ],
 )
 def test_bad_tariff_files_say_what_is_wrong(
@@ -227,9 +230,38 @@ def test_demand_windows_at_their_boundaries(tariffs: dict[str, Tariff]) -> None:
     assert row["demand_ratio"] == pytest.approx(186.0 / 130.0)
     assert row["approaching_contract"] is True
     assert row["demand_charge"] == pytest.approx(186.0 * 40.0)
+    assert row["basis"] == "demand" and row["charge_by_capacity"] is None  # no kVA known
+    # The same month billed on installed capacity (按容量): 28 per kVA of the 250 kVA
+    # transformer = 7,000, whatever the demand; the demand-basis figure stays for comparison.
+    capacity = {
+        "plant-a": replace(tariffs["plant-a"], basis="capacity", capacity_charge_per_kva_month=28.0)
+    }
+    devices = DEVICES.with_columns(rated_kva=pl.when(pl.col("kind") == "transformer").then(250.0))
+    billed = monthly_demand(peaks, capacity, 0.9, devices).row(0, named=True)
+    assert billed["installed_kva"] == 250.0
+    assert billed["charge_by_capacity"] == pytest.approx(7000.0)
+    assert billed["charge_by_demand"] == pytest.approx(186.0 * 40.0)
+    assert billed["demand_charge"] == pytest.approx(7000.0)
 
 
 def test_a_window_must_divide_the_day() -> None:
     check_window(15)
     with pytest.raises(ValueError, match="divide a day"):
         check_window(7)
+
+
+def test_load_shift_prices_peak_energy_at_the_valley(tariffs: dict[str, Tariff]) -> None:
+    # The summer workday at 1 kWh a minute: peak 240 kWh x 1.2 + critical 120 x 1.5 = 468;
+    # at the valley price 360 x 0.3 = 108; the most moving it could save is 360.
+    day = _local_day(date(2026, 7, 15), "motor-1", "plant-a", 1.0)
+    incomer = _local_day(date(2026, 7, 15), "tx-1", "plant-a", 1.0)
+    priced = price_by_period(_tag(pl.concat([day, incomer])), DEVICES, SITES, tariffs)
+    shift = load_shift(priced)
+    assert shift["device_id"].to_list() == ["motor-1"]  # the transformer is not a load
+    row = shift.row(0, named=True)
+    assert row["month"] == date(2026, 7, 1)
+    assert (row["peak_kwh"], row["energy_kwh"]) == (pytest.approx(360.0), pytest.approx(1440.0))
+    assert row["peak_share"] == pytest.approx(0.25)
+    assert row["peak_cost"] == pytest.approx(468.0)
+    assert row["valley_price_per_kwh"] == 0.3
+    assert row["saving_if_shifted"] == pytest.approx(360.0)
