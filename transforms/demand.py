@@ -22,7 +22,7 @@ from typing import Final
 import polars as pl
 
 from schemas.energy import DEMAND_SCHEMA, MONTHLY_SCHEMA, PEAK_SCHEMA
-from transforms.tariff import MINUTES_PER_DAY, Tariff
+from transforms.tariff import MINUTES_PER_DAY, MWH_PER_KWH, Tariff, to_mwh
 
 TOP_CONTRIBUTORS: Final = 5
 
@@ -41,21 +41,24 @@ def demand_windows(
 
 
 def device_demand(tagged: pl.DataFrame, window_min: int = 15) -> pl.DataFrame:
-    """Each device's demand [kW] per window: the step that can run on a subset of the
-    devices (the daily job's passes); `site_demand` then adds them up per site."""
+    """Each device's energy (integer mWh, `to_mwh`) and demand [kW] per window: the step
+    that can run on a subset of the devices (the daily job's passes); `site_demand`
+    then adds them up per site."""
     check_window(window_min)
     offset = pl.col("local_minute_of_week") % window_min
     return (
-        tagged.sort("device_id", "minute")  # a fixed order: sums reproducible to the bit
+        tagged.lazy()
         .select(
             "day",
             "site",
             "device_id",
-            "energy_kwh",
+            mwh=to_mwh(pl.col("energy_kwh")),
             window_start=pl.col("minute") - pl.duration(minutes=offset),
         )
-        .group_by("day", "site", "device_id", "window_start", maintain_order=True)
-        .agg(device_kw=pl.col("energy_kwh").sum() * (60.0 / window_min))
+        .group_by("day", "site", "device_id", "window_start")
+        .agg(pl.col("mwh").sum())
+        .with_columns(device_kw=pl.col("mwh") * (60.0 / window_min / MWH_PER_KWH))
+        .collect()
     )
 
 
@@ -70,11 +73,10 @@ def site_demand(
     incomers = devices.filter(pl.col("kind") == "transformer").get_column("site").unique().to_list()
     is_transformer = (pl.col("kind") == "transformer").fill_null(False)
     billing = pl.when(pl.col("site").is_in(incomers)).then(is_transformer).otherwise(True)
-    site = (  # summed in device order, so the figure does not depend on how passes split
+    site = (  # integer mWh: the same sum however the passes split the devices
         per_device.filter(billing)
-        .sort("day", "site", "window_start", "device_id")
-        .group_by("day", "site", "window_start", maintain_order=True)
-        .agg(demand_kw=pl.col("device_kw").sum())
+        .group_by("day", "site", "window_start")
+        .agg(demand_kw=pl.col("mwh").sum() * (60.0 / window_min / MWH_PER_KWH))
         .with_columns(meter=pl.lit("site"))
     )
     transformers = per_device.filter(is_transformer).select(

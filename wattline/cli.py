@@ -73,6 +73,40 @@ def _drivers_load(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+def _report(args: argparse.Namespace, settings: Settings) -> int:
+    import time
+    from datetime import date
+
+    from report import ReportError, build
+
+    started = time.perf_counter()
+    try:
+        html = build(
+            settings.catalog.path,
+            args.site,
+            date.fromisoformat(args.first) if args.first else None,
+            date.fromisoformat(args.last) if args.last else None,
+            args.language,
+            args.devices,
+            settings.analytics,
+            args.static,
+        )
+    except (ReportError, ValueError) as exc:
+        print(f"report: {exc}", file=sys.stderr)
+        return 2
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(html, encoding="utf-8")
+    seconds = time.perf_counter() - started
+    print(f"report: {args.out.resolve()} ({len(html) / 1e6:.1f} MB, {seconds:.1f} s)")
+    return 0
+
+
+def _serve(args: argparse.Namespace, settings: Settings) -> int:
+    from report.serve import serve
+
+    return serve(settings, args.host, args.port)
+
+
 def _edge_simulate(args: argparse.Namespace, settings: Settings) -> int:
     from edge.run import simulate_command
 
@@ -171,6 +205,24 @@ def build_parser() -> argparse.ArgumentParser:
     load.add_argument("--devices", type=Path, required=True)
     load.add_argument("--sites", type=Path, required=True)
     load.set_defaults(handler=_registry_load)
+
+    rep = sub.add_parser("report", help="write the energy report as one self-contained HTML file")
+    rep.add_argument("--site", help="the site (default: the first in the registry)")
+    rep.add_argument("--from", dest="first", help="first local day, YYYY-MM-DD")
+    rep.add_argument("--to", dest="last", help="last local day, YYYY-MM-DD")
+    rep.add_argument("--out", type=Path, default=Path("report.html"))
+    rep.add_argument("--language", choices=["en", "zh"], default="en")
+    rep.add_argument(
+        "--devices", type=int, default=12, help="device pages: alerts first, then top energy"
+    )
+    rep.add_argument(
+        "--static", action="store_true", help="charts as SVG, no script (mail clients, print)"
+    )
+    rep.set_defaults(handler=_report)
+    srv = sub.add_parser("serve", help="serve the report live from the catalog, read-only")
+    srv.add_argument("--host", help="default: [serve] host (127.0.0.1)")
+    srv.add_argument("--port", type=int, help="default: [serve] port (8321)")
+    srv.set_defaults(handler=_serve)
 
     production = sub.add_parser(
         "production", help="production counts per line and day (baselines, carbon per unit)"

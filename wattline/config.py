@@ -61,6 +61,23 @@ class MqttSettings:
 
 
 @dataclass(frozen=True)
+class ServeSettings:
+    """`wattline serve`: the report live from the catalog, read-only; loopback by default.
+
+    Off loopback, set a token (clients send `Authorization: Bearer <token>`, or open
+    `/?token=<token>` once, which sets a cookie) and TLS (`cert_file`, `key_file`)."""
+
+    host: str = "127.0.0.1"
+    port: int = 8321  # 0: any free port (tests)
+    token: str = ""
+    cert_file: str = ""
+    key_file: str = ""
+    language: str = "en"
+    devices: int = 12  # device pages per report
+    cache_s: float = 60.0  # a page is rebuilt at most this often per (site, period, language)
+
+
+@dataclass(frozen=True)
 class MetricsSettings:
     """Prometheus text on http://host:port/metrics and /healthz; loopback only by default."""
 
@@ -142,6 +159,7 @@ class Settings:
     catalog: CatalogSettings = field(default_factory=CatalogSettings)
     analytics: Thresholds = field(default_factory=Thresholds)
     metrics: MetricsSettings = field(default_factory=MetricsSettings)
+    serve: ServeSettings = field(default_factory=ServeSettings)
 
     def validate(self) -> Settings:
         m, i = self.mqtt, self.ingest
@@ -182,6 +200,17 @@ class Settings:
         check_tls("mqtt", m.tls, m.ca_file, m.cert_file, m.key_file, m.tls_insecure)
         _require(0 <= self.metrics.port <= 65535, "metrics.port must be 0..65535")
         _require(self.metrics.unhealthy_after_s > 0, "metrics.unhealthy_after_s must be > 0")
+        v = self.serve
+        _require(0 <= v.port <= 65535, "serve.port must be 0..65535")
+        _require(v.language in ("en", "zh"), "serve.language must be en or zh")
+        _require(bool(v.cert_file) == bool(v.key_file), "serve.cert_file and key_file go together")
+        for key, value in (("cert_file", v.cert_file), ("key_file", v.key_file)):
+            _require(not value or Path(value).is_file(), f"serve.{key}: no file {value}")
+        loopback = v.host in ("127.0.0.1", "::1", "localhost")
+        _require(
+            loopback or bool(v.token),
+            f"serve.host {v.host} is not loopback: set serve.token (and TLS) first",
+        )
         lake = self.lake
         _require(lake.retention_days >= 0, "lake.retention_days must be >= 0 (0 keeps every day)")
         _require(lake.compact_settle_s >= 0, "lake.compact_settle_s must be >= 0")
