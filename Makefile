@@ -4,7 +4,7 @@ SHELL := /bin/bash
 PY ?= python3
 UV := $(shell command -v uv 2>/dev/null || echo .uvboot/bin/uv)
 
-.PHONY: demo test setup broker lint clean
+.PHONY: demo test setup broker browser lint clean
 
 .uvboot/bin/uv:
 	$(PY) -m venv .uvboot && .uvboot/bin/pip install -q uv
@@ -22,10 +22,19 @@ broker:
 	  && (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq mosquitto openssl >/dev/null) \
 	  || echo "mosquitto/openssl not installed and cannot be installed here"; }
 
+# The report's browser tests open pages in Debian's headless Chromium; Noto CJK renders
+# the Chinese report. Installed when missing and apt may be used; the tests skip loudly
+# when it cannot be.
+browser:
+	@command -v chromium >/dev/null && fc-list :lang=zh | grep -q . || { [ "$$(id -u)" = 0 ] \
+	  && command -v apt-get >/dev/null \
+	  && (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium fonts-noto-cjk >/dev/null) \
+	  || echo "chromium/fonts-noto-cjk not installed and cannot be installed here"; }
+
 demo: setup broker
 	$(UV) run --frozen wattline demo
 
-test: setup broker
+test: setup broker browser
 	$(UV) run --frozen pytest -q
 
 lint: setup

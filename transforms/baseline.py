@@ -159,28 +159,42 @@ def fit_baselines(daily: pl.DataFrame, s: BaselineSettings) -> tuple[pl.DataFram
         return BASELINE_SCHEMA.to_frame(), BASELINE_DAILY_SCHEMA.to_frame()
     if "complete" not in daily.columns:
         daily = daily.with_columns(complete=pl.lit(True))
-    rows, days = [], []
-    for key, part in (
-        daily.sort("day").partition_by(ENTITY, as_dict=True, maintain_order=True).items()
-    ):
-        entity, site, device = key
-        first, last = _period(part, s)
-        base = part.filter(pl.col("day").is_between(first, last) & pl.col("complete"))
-        chosen = _relevant(base, s.variables)
-        y = base["energy_kwh"].to_numpy().astype(float)
-        fit = ols(_matrix(base, chosen), y, chosen, s.dof)
+    frame = daily.sort(*ENTITY, "day", nulls_last=True)
+    present = [v for v in s.variables if v in frame.columns]
+    x_all = _matrix(frame, tuple(present))  # NaN where a variable is missing
+    y_all = frame["energy_kwh"].cast(pl.Float64).to_numpy()
+    ordinal = frame["day"].cast(pl.Int32).to_numpy()  # days since 1970-01-01
+    complete = frame["complete"].fill_null(False).to_numpy()
+    keys = frame.select(ENTITY).rows()
+    starts = [0] + [i for i in range(1, len(keys)) if keys[i] != keys[i - 1]]
+    expected_all = np.full(frame.height, np.nan)
+    in_base_all = np.zeros(frame.height, dtype=bool)
+    rows = []
+    # One numpy slice per entity (2,000 devices: a fraction of a second, where a polars
+    # frame per entity took 4 s).
+    for start, stop in zip(starts, [*starts[1:], frame.height], strict=True):
+        entity, site, device = keys[start]
+        first, last = _period_of(ordinal[start:stop], s)
+        in_base = (ordinal[start:stop] >= first) & (ordinal[start:stop] <= last)
+        in_base_all[start:stop] = in_base
+        use = in_base & complete[start:stop]
+        x_base, y = x_all[start:stop][use], y_all[start:stop][use]
+        columns = _relevant(x_base, present, s.variables)
+        chosen = tuple(present[c] for c in columns)
+        fit = ols(x_base[:, columns], y, chosen, s.dof)
         while fit.variables and min(fit.t_values) < s.t_min:  # backward elimination
-            weakest = fit.variables[int(np.argmin(fit.t_values))]
-            chosen = tuple(v for v in chosen if v != weakest)
-            fit = ols(_matrix(base, chosen), y, chosen, s.dof)
+            weakest = int(np.argmin(fit.t_values))
+            columns = [c for k, c in enumerate(columns) if k != weakest]
+            chosen = tuple(present[c] for c in columns)
+            fit = ols(x_base[:, columns], y, chosen, s.dof)
         status = acceptance(fit, s.limits, s.min_points)
         rows.append(
             {
                 "entity": entity,
                 "site": site,
                 "device_id": device,
-                "baseline_from": first,
-                "baseline_to": last,
+                "baseline_from": _EPOCH + timedelta(days=int(first)),
+                "baseline_to": _EPOCH + timedelta(days=int(last)),
                 "n_days": fit.n,
                 "variables": ",".join(chosen),
                 "model": _formula(fit),
@@ -194,21 +208,16 @@ def fit_baselines(daily: pl.DataFrame, s: BaselineSettings) -> tuple[pl.DataFram
                 "status": status,
             }
         )
-        # A reporting day missing a variable gets no expected value (NaN -> null).
-        expected = (
-            pl.Series(fit.predict(_matrix(part, chosen)), dtype=pl.Float64).fill_nan(None)
-            if status == "fit"
-            else pl.Series([None] * part.height, dtype=pl.Float64)
-        )
-        days.append(
-            part.select(
-                *ENTITY, "day", "complete", "energy_kwh", "price_per_kwh", "emission_kg_per_kwh"
-            ).with_columns(
-                in_baseline=pl.col("day").is_between(first, last),
-                expected_kwh=pl.when("complete").then(expected),
-            )
-        )
-    out = pl.concat(days)
+        if status == "fit":
+            # A reporting day missing a variable gets no expected value (NaN -> null).
+            expected_all[start:stop] = fit.predict(x_all[start:stop][:, columns])
+    expected_all[~complete] = np.nan
+    out = frame.select(
+        *ENTITY, "day", "complete", "energy_kwh", "price_per_kwh", "emission_kg_per_kwh"
+    ).with_columns(
+        in_baseline=pl.Series(in_base_all),
+        expected_kwh=pl.Series(expected_all, dtype=pl.Float64).fill_nan(None),
+    )
     difference = pl.col("energy_kwh") - pl.col("expected_kwh")
     savings = -pl.col("cusum_kwh")
     out = (
@@ -237,29 +246,34 @@ def _matrix(frame: pl.DataFrame, columns: tuple[str, ...]) -> np.ndarray:
     return frame.select(pl.col(columns).cast(pl.Float64)).to_numpy()
 
 
-def _period(part: pl.DataFrame, s: BaselineSettings) -> tuple[date, date]:
+_EPOCH: Final = date(1970, 1, 1)
+
+
+def _period_of(ordinals: np.ndarray, s: BaselineSettings) -> tuple[int, int]:
+    """The baseline period as day ordinals (days since 1970-01-01), inclusive."""
     if s.period is not None:
-        return s.period
-    first = part["day"].min()
-    assert isinstance(first, date)
-    return first, first + timedelta(days=s.days - 1)
+        return (s.period[0] - _EPOCH).days, (s.period[1] - _EPOCH).days
+    first = int(ordinals.min())
+    return first, first + s.days - 1
 
 
-def _relevant(base: pl.DataFrame, wanted: tuple[str, ...]) -> tuple[str, ...]:
-    """The wanted variables that are supplied on every baseline day and vary, dropping any
-    that is a linear combination of those before it (it would add nothing to the fit)."""
-    chosen: list[str] = []
+def _relevant(x: np.ndarray, present: list[str], wanted: tuple[str, ...]) -> list[int]:
+    """Columns of `x` (the baseline days' variables) that are supplied on every day and
+    vary, dropping any that is a linear combination of those before it (it would add
+    nothing to the fit)."""
+    chosen: list[int] = []
     for name in wanted:
-        if name not in base.columns or base.height == 0:
+        if name not in present or x.shape[0] == 0:
             continue
-        col = base[name]
-        if col.null_count() or col.n_unique() < 2:
+        k = present.index(name)
+        col = x[:, k]
+        if np.isnan(col).any() or np.unique(col).size < 2:
             continue
-        trial = [*chosen, name]
-        design = np.column_stack([np.ones(base.height), base.select(trial).to_numpy()])
+        trial = [*chosen, k]
+        design = np.column_stack([np.ones(x.shape[0]), x[:, trial]])
         if np.linalg.matrix_rank(design) == design.shape[1]:
             chosen = trial
-    return tuple(chosen)
+    return chosen
 
 
 def _formula(fit: Fit) -> str:

@@ -30,12 +30,12 @@ from transforms import (
     pump,
 )
 from transforms.bucket_readings import bucket_readings
-from transforms.demand import device_demand, site_demand
+from transforms.demand import device_demand_from, energy_windows, site_demand
 from transforms.estimate_load import estimate_load, rated_input_kw
 from transforms.flag_waste import flag_waste
 from transforms.match_load import add_status, match_load
 from transforms.tag_local_time import tag_local_time
-from transforms.tariff import Tariff, price_by_period
+from transforms.tariff import Tariff, priced
 from transforms.thresholds import Thresholds
 
 
@@ -75,8 +75,9 @@ def analyse_days(
         tagged = tag_local_time(buckets, sites).filter(pl.col("day").is_in(days)).collect()
         parts.append(match_load(estimate_load(tagged.lazy(), devices, curves, t), t).collect())
         if t.energy_management and not tagged.is_empty():
-            costs.append(price_by_period(tagged, devices, sites, tariffs))
-            windows.append(device_demand(tagged, t.demand_window_min))
+            coded = energy_windows(tagged, tariffs, t.demand_window_min)
+            costs.append(priced(coded, devices, sites, tariffs))
+            windows.append(device_demand_from(coded, t.demand_window_min))
     daily = pl.concat(parts)
     energy_cost = pl.concat(costs) if costs else ENERGY_COST_SCHEMA.to_frame()
     demand, peaks = (

@@ -22,7 +22,7 @@ from typing import Final
 import polars as pl
 
 from schemas.energy import DEMAND_SCHEMA, MONTHLY_SCHEMA, PEAK_SCHEMA
-from transforms.tariff import MINUTES_PER_DAY, MWH_PER_KWH, Tariff, to_mwh
+from transforms.tariff import MINUTES_PER_DAY, MWH_PER_KWH, Tariff, coded_minutes
 
 TOP_CONTRIBUTORS: Final = 5
 
@@ -40,25 +40,35 @@ def demand_windows(
     return site_demand(device_demand(tagged, window_min), devices, window_min)
 
 
+def energy_windows(
+    tagged: pl.DataFrame, tariffs: dict[str, Tariff], window_min: int = 15
+) -> pl.DataFrame:
+    """Integer-mWh energy per (day, site, device, demand window, tariff period, shift
+    state): one pass over the 1-minute buckets that both the bill
+    (`tariff.priced`) and demand (`device_demand_from`) add up from."""
+    check_window(window_min)
+    offset = pl.col("local_minute_of_week") % window_min
+    return (
+        coded_minutes(tagged, tariffs)
+        .with_columns(window_start=pl.col("minute") - pl.duration(minutes=offset))
+        .group_by("day", "site", "device_id", "window_start", "code", "on_shift")
+        .agg(pl.col("mwh").sum())
+        .collect()
+    )
+
+
 def device_demand(tagged: pl.DataFrame, window_min: int = 15) -> pl.DataFrame:
     """Each device's energy (integer mWh, `to_mwh`) and demand [kW] per window: the step
     that can run on a subset of the devices (the daily job's passes); `site_demand`
     then adds them up per site."""
-    check_window(window_min)
-    offset = pl.col("local_minute_of_week") % window_min
+    return device_demand_from(energy_windows(tagged, {}, window_min), window_min)
+
+
+def device_demand_from(windows: pl.DataFrame, window_min: int = 15) -> pl.DataFrame:
     return (
-        tagged.lazy()
-        .select(
-            "day",
-            "site",
-            "device_id",
-            mwh=to_mwh(pl.col("energy_kwh")),
-            window_start=pl.col("minute") - pl.duration(minutes=offset),
-        )
-        .group_by("day", "site", "device_id", "window_start")
+        windows.group_by("day", "site", "device_id", "window_start")
         .agg(pl.col("mwh").sum())
         .with_columns(device_kw=pl.col("mwh") * (60.0 / window_min / MWH_PER_KWH))
-        .collect()
     )
 
 

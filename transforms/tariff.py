@@ -294,6 +294,18 @@ def price_by_period(
     """
     if tagged.is_empty():
         return ENERGY_COST_SCHEMA.to_frame()
+    sums = (
+        coded_minutes(tagged, tariffs)
+        .group_by("day", "site", "device_id", "code", "on_shift")
+        .agg(pl.col("mwh").sum())
+        .collect()
+    )
+    return priced(sums, devices, sites, tariffs)
+
+
+def coded_minutes(tagged: pl.DataFrame, tariffs: dict[str, Tariff]) -> pl.LazyFrame:
+    """The 1-minute buckets with their period `code` (index in PERIODS) and energy as
+    integer mWh: each bucket's period is an array lookup, no join on the 1-minute rows."""
     week_minute = pl.col("local_minute_of_week")
     minute = week_minute % MINUTES_PER_DAY
     weekday = week_minute // MINUTES_PER_DAY + 1
@@ -305,26 +317,28 @@ def price_by_period(
         (site_index * 12 + pl.col("day").dt.month().cast(pl.Int64) - 1) * 2
         + _rest_day(tariffs, weekday).cast(pl.Int64)
     ) * MINUTES_PER_DAY + minute.cast(pl.Int64)
-    code = (
-        pl.lit(table).gather(key.fill_null(0)).alias("code")
-        if len(table)
-        else pl.lit(None, pl.UInt8).alias("code")
-    )
+    code = pl.lit(table).gather(key.fill_null(0)) if len(table) else pl.lit(None, pl.UInt8)
     flat = PERIODS.index("flat")
-    sums = (
-        tagged.lazy()
-        .select(
-            "day",
-            "site",
-            "device_id",
-            "on_shift",
-            pl.when(site_index.is_not_null()).then(code).otherwise(flat).alias("code"),
-            mwh=to_mwh(pl.col("energy_kwh")),
-        )
-        .group_by("day", "site", "device_id", "code", "on_shift")
-        .agg(pl.col("mwh").sum())
-        .collect()
+    return tagged.lazy().select(
+        "day",
+        "site",
+        "device_id",
+        "on_shift",
+        "minute",
+        "local_minute_of_week",
+        code=pl.when(site_index.is_not_null()).then(code).otherwise(flat).cast(pl.UInt8),
+        mwh=to_mwh(pl.col("energy_kwh")),
     )
+
+
+def priced(
+    sums: pl.DataFrame, devices: pl.DataFrame, sites: pl.DataFrame, tariffs: dict[str, Tariff]
+) -> pl.DataFrame:
+    """ENERGY_COST rows from integer-mWh sums per (day, site, device_id, code, on_shift)
+    (any finer grouping is added up first)."""
+    if sums.is_empty():
+        return ENERGY_COST_SCHEMA.to_frame()
+    sums = sums.group_by("day", "site", "device_id", "code", "on_shift").agg(pl.col("mwh").sum())
     prices = pl.DataFrame(
         [
             (site, PERIODS.index(period), price)

@@ -98,6 +98,7 @@ def run_demo(settings: Settings, duration_s: float, workdir: Path) -> int:
         _report_bill(settings)
         _report_performance(settings)
         _deliver_to_local_receiver(settings)
+        _write_reports(settings, workdir)
     finally:
         broker.stop()
     return 0
@@ -330,6 +331,21 @@ def _report_performance(settings: Settings) -> None:
             f"over {days} days: MAPE {mape} % vs seasonal-naive {naive} % ({verdict} it)"
         )
     print("  SELECT * FROM forecast ORDER BY meter, local_hour;")
+
+
+def _write_reports(settings: Settings, workdir: Path) -> None:
+    """The energy manager's report, in English and Chinese, from the demo's catalog."""
+    from report import build
+
+    print()
+    for language in ("en", "zh"):
+        started = time.perf_counter()
+        path = workdir / f"report-{language}.html"
+        html = build(settings.catalog.path, language=language, t=settings.analytics)
+        path.write_text(html, encoding="utf-8")
+        seconds = time.perf_counter() - started
+        print(f"report ({language}): {path.resolve()} ({len(html) / 1e6:.1f} MB, {seconds:.1f} s)")
+    print("  open it in a browser; `wattline serve` serves the same pages live")
 
 
 def _report_bill(settings: Settings) -> None:
