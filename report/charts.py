@@ -102,7 +102,12 @@ def stacked_daily(frame: pl.DataFrame, labels: dict[str, str]) -> dict[str, Any]
         alt.Chart(MAIN, width=WIDTH, height=240)
         .mark_bar()
         .encode(
-            x=alt.X("day:T", title=labels["day"], timeUnit="yearmonthdate"),
+            x=alt.X(
+                "day:T",
+                title=labels["day"],
+                timeUnit="yearmonthdate",
+                axis=alt.Axis(format="%m-%d"),
+            ),
             y=alt.Y("energy_kwh:Q", title=labels["energy_kwh_axis"], stack="zero"),
             color=alt.Color("kind:N", title=labels["kind"]),
             tooltip=["day:T", "kind:N", alt.Tooltip("energy_kwh:Q", format=",.0f")],
@@ -156,7 +161,7 @@ def profile(frame: pl.DataFrame, labels: dict[str, str], rated_kw: float | None)
         alt.Chart(MAIN, width=WIDTH, height=180)
         .mark_line(strokeWidth=1.2, color=OKABE_ITO[0])
         .encode(
-            x=alt.X("hour:T", title=labels["local_time"]),
+            x=alt.X("hour:T", title=labels["local_time"], axis=alt.Axis(format="%m-%d")),
             y=alt.Y("kw:Q", title=labels["power_kw_axis"]),
         )
     )
@@ -212,7 +217,12 @@ def quality(frame: pl.DataFrame, labels: dict[str, str]) -> dict[str, Any]:
         alt.Chart(MAIN, width=WIDTH, height=200)
         .mark_line(point=True)
         .encode(
-            x=alt.X("day:T", title=labels["day"], timeUnit="yearmonthdate"),
+            x=alt.X(
+                "day:T",
+                title=labels["day"],
+                timeUnit="yearmonthdate",
+                axis=alt.Axis(format="%m-%d"),
+            ),
             y=alt.Y("n:Q", title=labels["records_axis"], scale=alt.Scale(type="symlog")),
             color=alt.Color("what:N", title=None),
         )
@@ -230,7 +240,12 @@ def cusum(frame: pl.DataFrame, labels: dict[str, str]) -> dict[str, Any]:
         alt.Chart(MAIN, width=WIDTH, height=200)
         .mark_line(point=True)
         .encode(
-            x=alt.X("day:T", title=labels["day"], timeUnit="yearmonthdate"),
+            x=alt.X(
+                "day:T",
+                title=labels["day"],
+                timeUnit="yearmonthdate",
+                axis=alt.Axis(format="%m-%d"),
+            ),
             y=alt.Y("cusum_kwh:Q", title=labels["cusum_axis"]),
             color=alt.Color("phase:N", title=None),
         )
@@ -243,7 +258,7 @@ def forecast(frame: pl.DataFrame, labels: dict[str, str]) -> dict[str, Any]:
         alt.Chart(MAIN, width=WIDTH, height=180)
         .mark_line(point=True, color=OKABE_ITO[1])
         .encode(
-            x=alt.X("local_hour:T", title=labels["local_time"]),
+            x=alt.X("local_hour:T", title=labels["local_time"], axis=alt.Axis(format="%H:%M")),
             y=alt.Y("energy_kwh:Q", title=labels["energy_kwh_hour_axis"]),
         )
     )
