@@ -157,14 +157,16 @@ def load(
         "WHERE (site = ? OR site IS NULL) AND date BETWEEN ? AND ? GROUP BY ALL ORDER BY 1, 2",
         [*span, *span],
     )
+    # Silent: no reading in the 24 h before the site's latest reading in the period (a
+    # device that went quiet while the others kept reporting), or none at all.
     silent = _frame(
         con,
-        "SELECT d.device_id, d.kind, max(r.ts) AS last_reading FROM devices d "
-        "LEFT JOIN readings r ON r.device_id = d.device_id AND r.date BETWEEN ? AND ? "
-        "WHERE d.site = ? GROUP BY ALL "
-        "HAVING max(r.ts) IS NULL OR max(r.ts) < (?::DATE + 1)::TIMESTAMPTZ - INTERVAL 1 DAY "
-        "ORDER BY 1",
-        [first, last, site, last],
+        "WITH last AS (SELECT d.device_id, d.kind, max(r.ts) AS last_reading FROM devices d "
+        "LEFT JOIN readings r ON r.device_id = d.device_id AND r.date BETWEEN ? - 1 AND ? + 1 "
+        "WHERE d.site = ? GROUP BY ALL) "
+        "SELECT * FROM last WHERE last_reading IS NULL "
+        "OR last_reading < (SELECT max(last_reading) FROM last) - INTERVAL 1 DAY ORDER BY 1",
+        [first, last, site],
     )
     unmatched = _frame(
         con,
@@ -236,49 +238,47 @@ def _devices(
     if not chosen:
         return []
     tz = period.timezone
-    ids = pl.DataFrame({"device_id": chosen})
-    con.register("chosen_devices", ids.to_arrow())
-    try:
-        profile = _frame(
-            con,
-            "SELECT device_id, date_trunc('hour', timezone(?, ts)) AS hour, avg(power_kw) AS kw "
-            "FROM readings WHERE device_id IN (SELECT device_id FROM chosen_devices) "
-            "AND date BETWEEN ? - 1 AND ? + 1 "
-            "AND timezone(?, ts)::DATE BETWEEN ? AND ? GROUP BY ALL ORDER BY 1, 2",
-            [tz, period.first, period.last, tz, period.first, period.last],
-        )
-        # Load factor per reading: motor-driven and compressors by the DOE input-power
-        # ratio P x eta_rated / P_rated (domain.md §1); transformers β = P / (PF x S_rated).
-        # Running readings only (above 5 % of rating); 1-minute readings count 1/60 h.
-        histogram = _frame(
-            con,
-            f"""
-            WITH lf AS (
-                SELECT r.device_id, r.ts,
-                       CASE WHEN d.kind = 'transformer'
-                            THEN r.power_kw / nullif(coalesce(r.power_factor, 1) * d.rated_kva, 0)
-                            ELSE r.power_kw * coalesce(d.rated_efficiency, 1)
-                                 / nullif(d.rated_power_kw, 0) END AS lf,
-                       epoch(lead(r.ts) OVER (PARTITION BY r.device_id ORDER BY r.ts))
-                         - epoch(r.ts) AS gap_s
-                FROM readings r JOIN devices d USING (device_id)
-                WHERE r.device_id IN (SELECT device_id FROM chosen_devices)
-                  AND r.date BETWEEN ? - 1 AND ? + 1
-                  AND timezone(?, r.ts)::DATE BETWEEN ? AND ?)
-            SELECT device_id, floor(least(lf, 1.5) / {LF_BIN}) * {LF_BIN} AS bin,
-                   sum(least(coalesce(gap_s, 60), 300)) / 3600 AS hours
-            FROM lf WHERE lf > 0.05 GROUP BY ALL ORDER BY 1, 2""",
-            [period.first, period.last, tz, period.first, period.last],
-        )
-        nameplate = _frame(
-            con,
-            "SELECT d.device_id, d.rated_power_kw, any_value(l.beta_opt) AS beta_opt "
-            "FROM devices d LEFT JOIN load_factor l USING (device_id) "
-            "WHERE d.device_id IN (SELECT device_id FROM chosen_devices) GROUP BY ALL",
-            [],
-        )
-    finally:
-        con.unregister("chosen_devices")
+    # A literal list, not a subquery: DuckDB pushes it into the Parquet scan, which then
+    # reads only these devices' row groups (2.8 s -> well under 1 s a query on a month).
+    listed = ", ".join("'" + d.replace("'", "''") + "'" for d in chosen)
+    profile = _frame(
+        con,
+        "SELECT device_id, date_trunc('hour', timezone(?, ts)) AS hour, avg(power_kw) AS kw "
+        f"FROM readings WHERE device_id IN ({listed}) "
+        "AND date BETWEEN ? - 1 AND ? + 1 "
+        "AND timezone(?, ts)::DATE BETWEEN ? AND ? GROUP BY ALL ORDER BY 1, 2",
+        [tz, period.first, period.last, tz, period.first, period.last],
+    )
+    # Load factor per reading: motor-driven and compressors by the DOE input-power
+    # ratio P x eta_rated / P_rated (domain.md §1); transformers β = P / (PF x S_rated).
+    # Running readings only (above 5 % of rating); 1-minute readings count 1/60 h.
+    histogram = _frame(
+        con,
+        f"""
+        WITH lf AS (
+            SELECT r.device_id, r.ts,
+                   CASE WHEN d.kind = 'transformer'
+                        THEN r.power_kw / nullif(coalesce(r.power_factor, 1) * d.rated_kva, 0)
+                        ELSE r.power_kw * coalesce(d.rated_efficiency, 1)
+                             / nullif(d.rated_power_kw, 0) END AS lf,
+                   epoch(lead(r.ts) OVER (PARTITION BY r.device_id ORDER BY r.ts))
+                     - epoch(r.ts) AS gap_s
+            FROM readings r JOIN devices d USING (device_id)
+            WHERE r.device_id IN ({listed})
+              AND r.date BETWEEN ? - 1 AND ? + 1
+              AND timezone(?, r.ts)::DATE BETWEEN ? AND ?)
+        SELECT device_id, floor(least(lf, 1.5) / {LF_BIN}) * {LF_BIN} AS bin,
+               sum(least(coalesce(gap_s, 60), 300)) / 3600 AS hours
+        FROM lf WHERE lf > 0.05 GROUP BY ALL ORDER BY 1, 2""",
+        [period.first, period.last, tz, period.first, period.last],
+    )
+    nameplate = _frame(
+        con,
+        "SELECT d.device_id, d.rated_power_kw, any_value(l.beta_opt) AS beta_opt "
+        "FROM devices d LEFT JOIN load_factor l USING (device_id) "
+        f"WHERE d.device_id IN ({listed}) GROUP BY ALL",
+        [],
+    )
     plates = {r["device_id"]: r for r in nameplate.iter_rows(named=True)}
     rows = {r["device_id"]: r for r in table.iter_rows(named=True)}
     out = []

@@ -1,6 +1,6 @@
 """The report at scale: a month of 2,000 devices (bench/scale.py's lake, 86.4 M rows).
 
-    .venv/bin/python bench/report.py [--devices 2000] [--days 30] [--keep]
+    .venv/bin/python bench/report_scale.py [--devices 2000] [--days 30] [--keep]
 
 Lands the month, runs `jobs run --full` once (untimed: it makes the tables the report
 reads), then builds the report in its own process, several ways, and prints seconds
@@ -22,7 +22,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
-sys.path.insert(0, str(ROOT / "bench"))
+sys.path.append(str(ROOT / "bench"))  # after the project: `report` is the package
 
 
 def child(work: Path, language: str, static: bool) -> None:
