@@ -32,7 +32,7 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any, Final
+from typing import Any, Final, NamedTuple
 
 from ingest.sparkplug import DecodeError, metric_value, parse
 from schemas.wire import ID_PATTERN
@@ -99,6 +99,17 @@ class Edge:
     last_death: datetime | None = None
     by_alias: dict[int, MetricDef] = field(default_factory=dict)
     by_name: dict[str, MetricDef] = field(default_factory=dict)
+
+
+class Message(NamedTuple):
+    """One Sparkplug message as the handlers see it."""
+
+    group: str
+    node: str
+    device: str | None
+    payload: Any
+    raw: bytes
+    now: datetime
 
 
 @dataclass
@@ -179,7 +190,7 @@ class Host:
             "NDEATH": self._ndeath,
             "DDEATH": self._ddeath,
         }[kind]
-        handler(group, node, device, payload, raw, now, out)
+        handler(Message(group, node, device, payload, raw, now), out)
         return out
 
     # --- births and deaths ------------------------------------------------------
@@ -197,37 +208,16 @@ class Host:
             if m.HasField("alias"):
                 edge.by_alias[int(m.alias)] = d
 
-    def _nbirth(
-        self,
-        group: str,
-        node: str,
-        device: str | None,
-        payload: Any,
-        raw: bytes,
-        now: datetime,
-        out: Outcome,
-    ) -> None:
+    def _nbirth(self, m: Message, out: Outcome) -> None:
+        group, node, _device, payload, raw, now = m
         edge = self.nodes.setdefault((group, node), Edge())
-        bd = next((m for m in payload.metrics if m.name == "bdSeq"), None)
+        bd = next((x for x in payload.metrics if x.name == "bdSeq"), None)
         edge.bd_seq = None if bd is None else int(bd.long_value or bd.int_value)
-        self._register(edge, payload)
-        edge.born = edge.online = True
-        edge.last_birth = now
         self.seq[(group, node)] = int(payload.seq)
-        self.counters.births += 1
-        out.status.append(self._status("node", group, node, None, edge))
-        self._readings(group, node, None, edge, payload, raw, now, out)
+        self._born(group, node, None, edge, payload, raw, now, out)
 
-    def _dbirth(
-        self,
-        group: str,
-        node: str,
-        device: str | None,
-        payload: Any,
-        raw: bytes,
-        now: datetime,
-        out: Outcome,
-    ) -> None:
+    def _dbirth(self, m: Message, out: Outcome) -> None:
+        group, node, device, payload, raw, now = m
         assert device is not None
         parent = self.nodes.get((group, node))
         if parent is None or not parent.born:
@@ -237,25 +227,32 @@ class Host:
             return
         self._sequence(group, node, payload, now, out)
         edge = self.devices.setdefault((group, node, device), Edge())
-        self._register(edge, payload)
-        edge.born = edge.online = True
-        edge.last_birth = now
-        self.counters.births += 1
-        out.status.append(self._status("device", group, node, device, edge))
-        self._readings(group, node, device, edge, payload, raw, now, out)
+        self._born(group, node, device, edge, payload, raw, now, out)
 
-    def _ndeath(
+    def _born(
         self,
         group: str,
         node: str,
         device: str | None,
+        edge: Edge,
         payload: Any,
         raw: bytes,
         now: datetime,
         out: Outcome,
     ) -> None:
+        """A birth's bookkeeping: its metric table, online, counted, said; its values land."""
+        self._register(edge, payload)
+        edge.born = edge.online = True
+        edge.last_birth = now
+        self.counters.births += 1
+        level = "node" if device is None else "device"
+        out.status.append(self._status(level, group, node, device, edge))
+        self._readings(group, node, device, edge, payload, raw, now, out)
+
+    def _ndeath(self, m: Message, out: Outcome) -> None:
+        group, node, _device, payload, _raw, now = m
         edge = self.nodes.get((group, node))
-        bd = next((m for m in payload.metrics if m.name == "bdSeq"), None)
+        bd = next((x for x in payload.metrics if x.name == "bdSeq"), None)
         bd_seq = None if bd is None else int(bd.long_value or bd.int_value)
         if edge is None or (edge.bd_seq is not None and bd_seq != edge.bd_seq):
             self.counters.stale_deaths += 1  # a Will from an earlier session
@@ -271,16 +268,8 @@ class Host:
                 dev.last_death = now
                 out.status.append(self._status("device", g, n, d, dev))
 
-    def _ddeath(
-        self,
-        group: str,
-        node: str,
-        device: str | None,
-        payload: Any,
-        raw: bytes,
-        now: datetime,
-        out: Outcome,
-    ) -> None:
+    def _ddeath(self, m: Message, out: Outcome) -> None:
+        group, node, device, payload, _raw, now = m
         assert device is not None
         self._sequence(group, node, payload, now, out)
         edge = self.devices.setdefault((group, node, device), Edge())
@@ -290,16 +279,8 @@ class Host:
         out.status.append(self._status("device", group, node, device, edge))
 
     # --- data -------------------------------------------------------------------
-    def _data(
-        self,
-        group: str,
-        node: str,
-        device: str | None,
-        payload: Any,
-        raw: bytes,
-        now: datetime,
-        out: Outcome,
-    ) -> None:
+    def _data(self, m: Message, out: Outcome) -> None:
+        group, node, device, payload, raw, now = m
         parent = self.nodes.get((group, node))
         edge = parent if device is None else self.devices.get((group, node, device))
         if parent is None or not parent.born or edge is None or not edge.born:

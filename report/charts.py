@@ -90,6 +90,12 @@ def _values(rows: list[dict[str, Any]]) -> Any:
 MAIN: Final = alt.NamedData(name="main")
 
 
+def _day_axis(labels: dict[str, str]) -> Any:
+    return alt.X(
+        "day:T", title=labels["day"], timeUnit="yearmonthdate", axis=alt.Axis(format="%m-%d")
+    )
+
+
 def _rows(frame: pl.DataFrame) -> list[dict[str, Any]]:
     return frame.with_columns(
         pl.col(c).cast(pl.String) for c, t in frame.schema.items() if t.is_temporal()
@@ -102,12 +108,7 @@ def stacked_daily(frame: pl.DataFrame, labels: dict[str, str]) -> dict[str, Any]
         alt.Chart(MAIN, width=WIDTH, height=240)
         .mark_bar()
         .encode(
-            x=alt.X(
-                "day:T",
-                title=labels["day"],
-                timeUnit="yearmonthdate",
-                axis=alt.Axis(format="%m-%d"),
-            ),
+            x=_day_axis(labels),
             y=alt.Y("energy_kwh:Q", title=labels["energy_kwh_axis"], stack="zero"),
             color=alt.Color("kind:N", title=labels["kind"]),
             tooltip=["day:T", "kind:N", alt.Tooltip("energy_kwh:Q", format=",.0f")],
@@ -211,23 +212,20 @@ def histogram(
     return spec(alt.layer(*layers), _rows(data))
 
 
-def quality(frame: pl.DataFrame, labels: dict[str, str]) -> dict[str, Any]:
-    """Readings landed and records quarantined per day (log scale: both show)."""
+def _daily_lines(frame: pl.DataFrame, labels: dict[str, str], y: Any, colour: str) -> Any:
     chart = (
         alt.Chart(MAIN, width=WIDTH, height=200)
         .mark_line(point=True)
-        .encode(
-            x=alt.X(
-                "day:T",
-                title=labels["day"],
-                timeUnit="yearmonthdate",
-                axis=alt.Axis(format="%m-%d"),
-            ),
-            y=alt.Y("n:Q", title=labels["records_axis"], scale=alt.Scale(type="symlog")),
-            color=alt.Color("what:N", title=None),
-        )
+        .encode(x=_day_axis(labels), y=y, color=alt.Color(colour, title=None))
     )
     return spec(chart, _rows(frame))
+
+
+def quality(frame: pl.DataFrame, labels: dict[str, str]) -> dict[str, Any]:
+    """Readings landed and records quarantined per day (log scale: both show)."""
+    y = alt.Y("n:Q", title=labels["records_axis"], scale=alt.Scale(type="symlog"))
+    out: dict[str, Any] = _daily_lines(frame, labels, y, "what:N")
+    return out
 
 
 def cusum(frame: pl.DataFrame, labels: dict[str, str]) -> dict[str, Any]:
@@ -236,21 +234,9 @@ def cusum(frame: pl.DataFrame, labels: dict[str, str]) -> dict[str, Any]:
         .then(pl.lit(labels["baseline"]))
         .otherwise(pl.lit(labels["reporting"]))
     )
-    chart = (
-        alt.Chart(MAIN, width=WIDTH, height=200)
-        .mark_line(point=True)
-        .encode(
-            x=alt.X(
-                "day:T",
-                title=labels["day"],
-                timeUnit="yearmonthdate",
-                axis=alt.Axis(format="%m-%d"),
-            ),
-            y=alt.Y("cusum_kwh:Q", title=labels["cusum_axis"]),
-            color=alt.Color("phase:N", title=None),
-        )
-    )
-    return spec(chart, _rows(data))
+    y = alt.Y("cusum_kwh:Q", title=labels["cusum_axis"])
+    out: dict[str, Any] = _daily_lines(data, labels, y, "phase:N")
+    return out
 
 
 def forecast(frame: pl.DataFrame, labels: dict[str, str]) -> dict[str, Any]:

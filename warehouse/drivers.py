@@ -25,6 +25,7 @@ import polars as pl
 from schemas.drivers import DRIVERS, LINE_SCHEMA, PRODUCTION_SCHEMA, WEATHER_SCHEMA
 from schemas.wire import ID_PATTERN
 from warehouse.lake import Lake, write_atomic
+from warehouse.registry import read_csv_text
 
 log = logging.getLogger(__name__)
 
@@ -119,12 +120,10 @@ def _registry_ids(lake: Lake, table: str, column: str) -> set[str]:
 
 
 def _read(path: Path, schema: pl.Schema, problems: list[str]) -> pl.DataFrame | None:
-    try:
-        raw = pl.read_csv(path, infer_schema=False)
-    except (OSError, pl.exceptions.PolarsError) as exc:
-        problems.append(f"{path}: cannot read as CSV: {exc}")
+    read = read_csv_text(path, problems)
+    if read is None:
         return None
-    header = [c.strip() for c in raw.columns]
+    raw, header = read
     if sorted(header) != sorted(schema.names()):
         problems.append(
             f"{path}: header must be {','.join(schema.names())}, got {','.join(header)}"

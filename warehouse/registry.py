@@ -82,6 +82,16 @@ def load_registry(
     return RegistryCounts(devices=devices.height, sites=sites.height)
 
 
+def read_csv_text(path: Path, problems: list[str]) -> tuple[pl.DataFrame, list[str]] | None:
+    """A CSV file as text columns and its stripped header, or None with the problem said."""
+    try:
+        raw = pl.read_csv(path, infer_schema=False)
+    except (OSError, pl.exceptions.PolarsError) as exc:
+        problems.append(f"{path}: cannot read as CSV: {exc}")
+        return None
+    return raw, [c.strip() for c in raw.columns]
+
+
 def _read(
     path: Path,
     columns: tuple[str, ...],
@@ -89,12 +99,10 @@ def _read(
     schema: pl.Schema,
     problems: list[str],
 ) -> pl.DataFrame | None:
-    try:
-        raw = pl.read_csv(path, infer_schema=False)
-    except (OSError, pl.exceptions.PolarsError) as exc:
-        problems.append(f"{path}: cannot read as CSV: {exc}")
+    read = read_csv_text(path, problems)
+    if read is None:
         return None
-    header = [c.strip() for c in raw.columns]
+    raw, header = read
     missing = [c for c in columns if c not in header]
     extra = [c for c in header if c not in columns]
     if missing or extra:

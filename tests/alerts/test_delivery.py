@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import socket
 import threading
 import time
 from collections.abc import Callable
@@ -12,6 +11,7 @@ from alerts.cli import deliver_with
 from alerts.outbox import Outbox
 from alerts.settings import AlertSettings, Endpoint
 from tests.alerts import Received, Receiver, Reply, alert, ok, write_alerts
+from wattline.broker import free_port
 
 FAST = {"backoff_initial_s": 0.05, "backoff_max_s": 0.2, "timeout_s": 2.0, "max_run_s": 15.0}
 
@@ -37,19 +37,13 @@ def _wait_until(predicate: Callable[[], bool], timeout: float = 10.0) -> None:
         time.sleep(0.01)
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 def _three_alerts(tmp_path: Path) -> None:
     write_alerts(tmp_path, [alert(f"a{i}", device_id=f"pump-0{i}") for i in (1, 2, 3)])
 
 
 def test_receiver_down_then_up_gets_everything_in_order(tmp_path: Path) -> None:
     _three_alerts(tmp_path)
-    port = _free_port()
+    port = free_port()
     settings = _settings(f"http://127.0.0.1:{port}/hook")
     codes: list[int] = []
     worker = threading.Thread(target=lambda: codes.append(deliver_with(tmp_path, settings)))
@@ -141,7 +135,7 @@ def test_4xx_is_permanent_recorded_and_does_not_block_the_rest(tmp_path: Path) -
 
 def test_still_down_at_the_end_of_the_run_stays_pending(tmp_path: Path) -> None:
     write_alerts(tmp_path, [alert("a1")])
-    settings = _settings(f"http://127.0.0.1:{_free_port()}/hook", max_run_s=0.3)
+    settings = _settings(f"http://127.0.0.1:{free_port()}/hook", max_run_s=0.3)
     assert deliver_with(tmp_path, settings) == 1
     (row,) = _outbox(tmp_path)
     assert row["status"] == "pending" and int(str(row["attempts"])) >= 1

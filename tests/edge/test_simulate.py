@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import json
 import math
-import socket
 import subprocess
 import threading
 from collections import defaultdict
@@ -24,6 +23,7 @@ from edge.scenarios import SCENARIOS, load_scenario_assignments
 from edge.simulate import generate_messages, publish_live
 from schemas.calendar import parse_shift_calendar
 from schemas.wire import MAX_PAYLOAD_BYTES, QUANTITY_RANGES, READING_FIELDS, STATES, TOPIC_RE
+from wattline.broker import free_port
 
 MONDAY_0800_SH = datetime(2026, 11, 23, 0, 0, tzinfo=UTC)  # 08:00 in Asia/Shanghai
 DEVICES = load_devices(DEMO_DATA_DIR / "devices.csv")
@@ -324,17 +324,10 @@ def test_bad_arguments_fail_before_the_first_message() -> None:
         generate_messages(DEVICES, {}, ASSIGNMENTS, MONDAY_0800_SH, end, 60)
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-        return port
-
-
 @pytest.fixture
 def broker(tmp_path: Path) -> Iterator[int]:
     """A throw-away Mosquitto on a free loopback port; ready when it logs 'running'."""
-    port = _free_port()
+    port = free_port()
     conf = tmp_path / "mosquitto.conf"
     conf.write_text(
         f"listener {port} 127.0.0.1\nallow_anonymous true\nuser root\npersistence false\n"

@@ -6,7 +6,6 @@ from __future__ import annotations
 import html
 import os
 import re
-import socket
 import subprocess
 import sys
 import time
@@ -29,6 +28,7 @@ from warehouse.catalog import connect_readonly
 from warehouse.drivers import load_production
 from warehouse.lake import Lake
 from warehouse.registry import load_registry
+from wattline.broker import free_port
 from wattline.config import CatalogSettings, LakeSettings, Settings
 from wattline.jobs import run_jobs
 
@@ -151,16 +151,9 @@ def test_report_refuses_what_it_cannot_show(plant: Settings) -> None:
         build(plant.catalog.path, language="fr")
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-        return port
-
-
 @pytest.fixture
 def served(plant: Settings, tmp_path: Path) -> Iterator[tuple[str, str]]:
-    port = _free_port()
+    port = free_port()
     token = "s3cret-token"
     config = tmp_path / "serve.toml"
     config.write_text(
