@@ -20,11 +20,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from types import FrameType
 
+import polars as pl
+
 from ingest.dedup import RecentKeys
 from ingest.metrics import ConsumerMetrics, MetricsServer
 from ingest.mqtt import Inbox, Received, Subscriber
 from ingest.pipeline import Batch, BatchReport, process
 from ingest.receiver import ProcessReception
+from ingest.sparkplug_ingest import SparkplugIngest
 from warehouse.catalog import ensure_catalog
 from warehouse.lake import QUARANTINE, READINGS
 from wattline.config import Settings
@@ -78,9 +81,12 @@ class Consumer:
         self._stop = threading.Event()
         self._batch_no = 0
         self._recent = RecentKeys(settings.ingest.dedup_keys)
+        self.sparkplug: SparkplugIngest | None = None
 
     def prepare(self) -> None:
         ensure_catalog(self.settings.catalog.path, self.lake, strict=False)
+        if self.settings.mqtt.sparkplug_topic:
+            self.sparkplug = SparkplugIngest(self.lake)
         self._batch_no = self.lake.next_batch(self.writer)
         newest: list[str] | list[Path]
         if self.lake.delta is not None:
@@ -136,17 +142,35 @@ class Consumer:
         started = time.perf_counter()
         self.metrics.in_flight = len(received)
         s = self.settings.ingest
-        batch = Batch(received.topics, received.payloads, received.received_us)
+        topics, payloads, stamps = received.topics, received.payloads, received.received_us
+        translated = None
+        if self.sparkplug is not None:  # Sparkplug B messages become wire contract v1 ones
+            translated = self.sparkplug.translate(topics, payloads, stamps)
+            topics, payloads, stamps = (
+                translated.topics,
+                translated.payloads,
+                translated.received_us,
+            )
+        batch = Batch(topics, payloads, stamps)
         landing = process(batch, self._recent, s.max_payload_bytes, s.max_future_s)
+        quarantine = landing.quarantine
+        if translated is not None and translated.quarantine.height:
+            quarantine = pl.concat([quarantine, translated.quarantine])
         _failpoint("before_write", self._batch_no)
         self.lake.land(
             (READINGS, landing.readings, "ts"),
-            (QUARANTINE, landing.quarantine, "received_at"),
+            (QUARANTINE, quarantine, "received_at"),
             writer=self.writer,
             batch=self._batch_no,
         )
         self._batch_no += 1
         _failpoint("after_write", self._batch_no - 1)
+        if self.sparkplug is not None and translated is not None:
+            self.sparkplug.persist()  # births durable before their messages are acked
+            for topic, command in translated.commands:
+                assert isinstance(self.subscriber, Subscriber)
+                self.subscriber.publish(topic, command, qos=0)
+                log.info("sparkplug rebirth requested topic=%s", topic)
         acked = self.subscriber.ack_through(received.acks)
         self.inbox.release(received.nbytes)
         self._recent.add(landing.readings)

@@ -38,6 +38,7 @@ import logging
 import threading
 import time
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 
 import paho.mqtt.client as paho
 from paho.mqtt.enums import CallbackAPIVersion
@@ -207,6 +208,15 @@ class Subscriber:
             self._tls = tls_context("mqtt", s.ca_file, s.cert_file, s.key_file, s.tls_insecure)
             self._client.tls_set_context(self._tls)
             self._client.tls_insecure_set(s.tls_insecure)
+        if settings.sparkplug_topic:  # Sparkplug B 3.0 primary host: STATE offline as our Will
+            from ingest.sparkplug_host import state_payload, state_topic
+
+            self._client.will_set(
+                state_topic(settings.host_id),
+                state_payload(False, datetime.now(UTC)),
+                qos=1,
+                retain=True,
+            )
         self._client.reconnect_delay_set(1, max(1, int(settings.reconnect_max_s)))
         self._client.on_connect = self._on_connect
         self._client.on_disconnect = self._on_disconnect
@@ -233,6 +243,10 @@ class Subscriber:
         self._client.disconnect()
         self._client.loop_stop()
 
+    def publish(self, topic: str, payload: bytes, qos: int = 1) -> None:
+        """A message from the host (Sparkplug rebirth commands); paho queues it while away."""
+        self._client.publish(topic, payload, qos=qos)
+
     def ack_through(self, acks: list[tuple[int, int, int]]) -> int:
         """Ack in arrival order the messages that came on the current connection."""
         current = self.generation
@@ -256,7 +270,15 @@ class Subscriber:
             return
         self.generation += 1
         s = self.settings
-        client.subscribe(s.topic, qos=s.qos)
+        if s.sparkplug_topic:
+            from ingest.sparkplug_host import state_payload, state_topic
+
+            client.subscribe([(s.topic, s.qos), (s.sparkplug_topic, s.qos)])
+            client.publish(
+                state_topic(s.host_id), state_payload(True, datetime.now(UTC)), qos=1, retain=True
+            )
+        else:
+            client.subscribe(s.topic, qos=s.qos)
         log.info(
             "mqtt connected host=%s port=%d session_present=%s generation=%d",
             s.host,

@@ -144,6 +144,10 @@ def rebirth_command(group: str, node: str) -> tuple[str, bytes]:
     return f"{NAMESPACE}/{group}/NCMD/{node}", payload.SerializeToString()
 
 
+def state_topic(host_id: str) -> str:
+    return f"{NAMESPACE}/STATE/{host_id}"
+
+
 def state_payload(online: bool, now: datetime) -> bytes:
     """The primary host's STATE message (3.0: JSON, retained, QoS 1)."""
     return json.dumps({"online": online, "timestamp": int(now.timestamp() * 1000)}).encode()

@@ -70,6 +70,13 @@ class Reason(StrEnum):
     OUT_OF_RANGE = "out_of_range"
     BAD_STATE = "bad_state"
     UNKNOWN_FIELD = "unknown_field"
+    # Sparkplug B (ingest/sparkplug_host.py): the whole Sparkplug message is kept
+    SPARKPLUG_DECODE_ERROR = "sparkplug_decode_error"
+    SPARKPLUG_NO_BIRTH = "sparkplug_no_birth"
+    SPARKPLUG_UNKNOWN_ALIAS = "sparkplug_unknown_alias"
+    SPARKPLUG_UNSUPPORTED_TYPE = "sparkplug_unsupported_type"
+    SPARKPLUG_BAD_TOPIC = "sparkplug_bad_topic"
+    SPARKPLUG_BAD_ID = "sparkplug_bad_id"
 
 
 PAYLOAD_REASONS: Final = frozenset(

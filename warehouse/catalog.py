@@ -86,6 +86,7 @@ def view_sql(lake: Lake) -> dict[str, str]:
             name: f"SELECT * FROM read_parquet('{lake.whole_path(name).resolve()}')"
             for name in WHOLE
         },
+        "device_status": f"SELECT * FROM read_parquet('{lake.sparkplug_status_path.resolve()}')",
         **{
             name: f"SELECT * FROM read_parquet('{lake.drivers_path(name).resolve()}')"
             for name in ("production", "lines", "weather")

@@ -43,6 +43,7 @@ from schemas.energy import (
 from schemas.readings import QUARANTINE_SCHEMA, READING_SCHEMA
 from schemas.registry import DEVICE_SCHEMA, SITE_SCHEMA
 from schemas.results import EVALUATION_SCHEMA, LOAD_FACTOR_SCHEMA, PRICED_ALERT_SCHEMA
+from schemas.sparkplug import STATUS_SCHEMA
 
 if TYPE_CHECKING:
     from warehouse.delta import DeltaTables
@@ -200,10 +201,17 @@ class Lake:
         for name, schema in DRIVERS.items():
             if not self.drivers_path(name).exists():
                 write_atomic(schema.to_frame(), self.drivers_path(name))
+        if not self.sparkplug_status_path.exists():
+            write_atomic(STATUS_SCHEMA.to_frame(), self.sparkplug_status_path)
 
     @property
     def alerts_path(self) -> Path:
         return self.root / ALERTS / "alerts.parquet"
+
+    @property
+    def sparkplug_status_path(self) -> Path:
+        """Sparkplug B nodes' and devices' state (ingest/sparkplug_ingest.py)."""
+        return self.root / "sparkplug" / "device_status.parquet"
 
     def drivers_path(self, name: str) -> Path:
         """production, lines or weather (warehouse/drivers.py)."""

@@ -38,6 +38,10 @@ class MqttSettings:
     port: int = 1883
     client_id: str = "wattline-consumer"
     topic: str = "telemetry/#"
+    # Sparkplug B 3.0 host (README "Sparkplug B"): also subscribe to this filter, e.g.
+    # "spBv1.0/#" or "spBv1.0/<group>/#"; empty: off. host_id names our STATE topic.
+    sparkplug_topic: str = ""
+    host_id: str = "wattline"
     qos: int = 1
     # MQTT 5 keeps the session (and the broker's queue of QoS 1 messages) this long
     # after the consumer disconnects: a week covers a long weekend outage.
@@ -174,6 +178,15 @@ class Settings:
         _require(1 <= m.receive_maximum <= 65535, "mqtt.receive_maximum must be 1..65535")
         _require(bool(m.client_id), "mqtt.client_id must be set: a persistent session needs it")
         _require(i.batch_max_messages >= 1, "ingest.batch_max_messages must be >= 1")
+        _require(
+            not m.sparkplug_topic or m.sparkplug_topic.startswith("spBv1.0/"),
+            "mqtt.sparkplug_topic must start with spBv1.0/ (e.g. spBv1.0/#)",
+        )
+        _require(
+            not m.sparkplug_topic or i.receiver == "thread",
+            'mqtt.sparkplug_topic needs ingest.receiver = "thread" (the host publishes STATE '
+            "and rebirth commands on the consumer's own connection)",
+        )
         _require(
             m.protocol != "5" or i.batch_max_messages <= m.receive_maximum,
             "ingest.batch_max_messages must be <= mqtt.receive_maximum, or the broker stops "
