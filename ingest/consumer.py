@@ -86,7 +86,7 @@ class Consumer:
     def prepare(self) -> None:
         ensure_catalog(self.settings.catalog.path, self.lake, strict=False)
         if self.settings.mqtt.sparkplug_topic:
-            self.sparkplug = SparkplugIngest(self.lake)
+            self.sparkplug = SparkplugIngest(self.lake, self.settings.mqtt.sparkplug_mapping)
         self._batch_no = self.lake.next_batch(self.writer)
         newest: list[str] | list[Path]
         if self.lake.delta is not None:

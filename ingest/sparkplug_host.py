@@ -28,7 +28,9 @@ Duplicated and reordered messages cannot make duplicate rows: readings are keyed
 from __future__ import annotations
 
 import json
+import logging
 import re
+import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -37,6 +39,7 @@ from typing import Any, Final, NamedTuple
 from ingest.sparkplug import DecodeError, metric_value, parse
 from schemas.wire import ID_PATTERN
 
+log = logging.getLogger(__name__)
 NAMESPACE: Final = "spBv1.0"
 MESSAGE_TYPES: Final = ("NBIRTH", "NDEATH", "DBIRTH", "DDEATH", "NDATA", "DDATA", "NCMD", "DCMD")
 _ID: Final = re.compile(f"^{ID_PATTERN}$")
@@ -353,7 +356,17 @@ class Host:
                 continue
             target = self._target(group, node, device, d)
             if target is None:
-                self.counters.unmapped[d.name] = self.counters.unmapped.get(d.name, 0) + 1
+                seen = self.counters.unmapped.get(d.name, 0)
+                if not seen:  # said once per name, then counted
+                    log.warning(
+                        "sparkplug metric %r (%s/%s%s) has no mapping; its values are counted, "
+                        "not landed (add it to mqtt.sparkplug_mapping)",
+                        d.name,
+                        group,
+                        node,
+                        f"/{device}" if device else "",
+                    )
+                self.counters.unmapped[d.name] = seen + 1
                 continue
             site, device_id, rule = target
             try:
@@ -403,3 +416,56 @@ class Host:
             "last_death": e.last_death,
             "bd_seq": e.bd_seq,
         }
+
+
+class MappingError(ValueError):
+    """A Sparkplug mapping file that cannot be used; the message says where."""
+
+
+def load_mapping(path: str) -> dict[tuple[str, str, str, str], tuple[str, str, Mapping_]]:
+    """The mapping file: one `[[metric]]` table per metric, matched on group, edge_node,
+    device ("" for a node's own metrics) and metric name, giving site, device_id,
+    quantity (a wire contract v1 column) and scale (the factor to that column's unit).
+
+        [[metric]]
+        group = "plant-sh"
+        edge_node = "gw-01"
+        device = "meter-1"
+        metric = "Energy/Import"
+        site = "plant-sh"
+        device_id = "transformer-main-01"
+        quantity = "energy_kwh"
+        scale = 0.001            # Wh -> kWh
+    """
+    from schemas.wire import QUANTITY_RANGES
+
+    if not path:
+        return {}
+    try:
+        with open(path, encoding="utf-8") as handle:
+            raw = tomllib.loads(handle.read())
+    except (OSError, tomllib.TOMLDecodeError) as exc:
+        raise MappingError(f"sparkplug mapping {path}: {exc}") from exc
+    out: dict[tuple[str, str, str, str], tuple[str, str, Mapping_]] = {}
+    for i, entry in enumerate(raw.get("metric", [])):
+        where = f"sparkplug mapping {path}, [[metric]] #{i + 1}"
+        missing = [
+            k
+            for k in ("group", "edge_node", "metric", "site", "device_id", "quantity")
+            if not isinstance(entry.get(k), str) or not entry.get(k)
+        ]
+        if missing:
+            raise MappingError(f"{where}: needs {', '.join(missing)}")
+        if entry["quantity"] not in QUANTITY_RANGES:
+            raise MappingError(
+                f"{where}: quantity {entry['quantity']!r} is not a wire contract v1 column"
+            )
+        for field_name in ("site", "device_id"):
+            if not _ID.match(entry[field_name]):
+                raise MappingError(f"{where}: {field_name} {entry[field_name]!r} is not a valid id")
+        scale = entry.get("scale", 1.0)
+        if not isinstance(scale, int | float):
+            raise MappingError(f"{where}: scale must be a number")
+        key = (entry["group"], entry["edge_node"], entry.get("device", ""), entry["metric"])
+        out[key] = (entry["site"], entry["device_id"], Mapping_(entry["quantity"], float(scale)))
+    return out

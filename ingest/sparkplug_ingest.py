@@ -21,7 +21,7 @@ from typing import Any, Final
 import polars as pl
 
 from ingest.pipeline import _quarantine_id
-from ingest.sparkplug_host import NAMESPACE, Host, rebirth_command
+from ingest.sparkplug_host import NAMESPACE, Host, load_mapping, rebirth_command
 from schemas.readings import QUARANTINE_SCHEMA
 from schemas.sparkplug import STATUS_SCHEMA
 from warehouse.lake import Lake, write_atomic
@@ -49,9 +49,9 @@ def status_path(lake: Lake) -> Any:
 
 
 class SparkplugIngest:
-    def __init__(self, lake: Lake, rebirth_interval_s: float = 5.0) -> None:
+    def __init__(self, lake: Lake, mapping: str = "", rebirth_interval_s: float = 5.0) -> None:
         self.lake = lake
-        self.host = Host(rebirth_interval_s=rebirth_interval_s)
+        self.host = Host(load_mapping(mapping), rebirth_interval_s=rebirth_interval_s)
         self.births: dict[str, bytes] = {}
         self.status: dict[tuple[str, str, str, str], dict[str, Any]] = {}
         self._dirty = False

@@ -42,6 +42,7 @@ class MqttSettings:
     # "spBv1.0/#" or "spBv1.0/<group>/#"; empty: off. host_id names our STATE topic.
     sparkplug_topic: str = ""
     host_id: str = "wattline"
+    sparkplug_mapping: str = ""  # TOML: metric -> site, device_id, quantity, scale
     qos: int = 1
     # MQTT 5 keeps the session (and the broker's queue of QoS 1 messages) this long
     # after the consumer disconnects: a week covers a long weekend outage.
@@ -182,6 +183,13 @@ class Settings:
             not m.sparkplug_topic or m.sparkplug_topic.startswith("spBv1.0/"),
             "mqtt.sparkplug_topic must start with spBv1.0/ (e.g. spBv1.0/#)",
         )
+        if m.sparkplug_mapping:
+            from ingest.sparkplug_host import MappingError, load_mapping
+
+            try:
+                load_mapping(m.sparkplug_mapping)
+            except MappingError as exc:
+                raise ConfigError(str(exc)) from exc
         _require(
             not m.sparkplug_topic or i.receiver == "thread",
             'mqtt.sparkplug_topic needs ingest.receiver = "thread" (the host publishes STATE '

@@ -5,12 +5,20 @@ from __future__ import annotations
 
 import json
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import pytest
 
 from ingest.sparkplug import INT8, INT16, INT32, INT64, Payload, metric_value, parse, signed
-from ingest.sparkplug_host import Host, Outcome, rebirth_command, state_payload
+from ingest.sparkplug_host import (
+    Host,
+    MappingError,
+    Outcome,
+    load_mapping,
+    rebirth_command,
+    state_payload,
+)
 from tests.ingest.sparkplug_edge import EdgeNode, metric, payload
 
 T0 = datetime(2026, 12, 1, 8, 0, tzinfo=UTC)
@@ -180,3 +188,24 @@ def test_node_metrics_land_too(node_level: bool) -> None:
         ]
     data = host.handle(*edge.ndata(MS + 10, [metric(alias=7, datatype=9, value=32.0)]), T0)
     assert [r["temperature_c"] for r in _readings(data)] == [32.0]
+
+
+def test_a_mapping_file_names_site_device_quantity_and_scale(tmp_path: Path) -> None:
+    path = tmp_path / "map.toml"
+    path.write_text(
+        '[[metric]]\ngroup = "plant-sh"\nedge_node = "gw-01"\ndevice = "meter-1"\n'
+        'metric = "Energy/Import"\nsite = "plant-sh"\ndevice_id = "transformer-main-01"\n'
+        'quantity = "energy_kwh"\nscale = 0.001\n'
+        '[[metric]]\ngroup = "plant-sh"\nedge_node = "gw-01"\ndevice = "meter-1"\n'
+        'metric = "Cabinet Door"\nsite = "plant-sh"\ndevice_id = "transformer-main-01"\n'
+        'quantity = "state"\n'
+    )
+    with pytest.raises(MappingError, match="#2: quantity 'state' is not a wire contract v1"):
+        load_mapping(str(path))
+    path.write_text(path.read_text().rsplit("[[metric]]", 1)[0])
+    host, edge = Host(load_mapping(str(path))), EdgeNode("plant-sh", "gw-01")
+    host.handle(*edge.nbirth(MS), T0)
+    out = host.handle(*edge.dbirth("meter-1", MS, BIRTH), T0)
+    by_topic = {r["topic"]: r for r in _readings(out)}
+    assert by_topic["telemetry/plant-sh/transformer-main-01"]["energy_kwh"] == 1250.0
+    assert by_topic["telemetry/plant-sh/meter-1"]["power_kw"] == 41.5  # defaults still apply
