@@ -18,6 +18,7 @@ import random
 import shutil
 import threading
 import time
+from collections.abc import Sequence
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -67,6 +68,8 @@ def run_demo(settings: Settings, duration_s: float, workdir: Path) -> int:
             port=broker.port,
             protocol=protocol,
             client_id="wattline-demo",
+            sparkplug_topic="spBv1.0/plant-sh/#" if protocol == "5" else "",
+            host_id="wattline-demo",
         ),
         lake=LakeSettings(root=workdir / "lake"),
         catalog=CatalogSettings(path=workdir / "wattline.duckdb"),
@@ -92,6 +95,7 @@ def run_demo(settings: Settings, duration_s: float, workdir: Path) -> int:
         consumer.stop()
         thread.join(30)
         _report(settings, consumer, published)
+        _report_sparkplug(settings)
         _load_production(lake, workdir)
         print("\n" + run_jobs(settings).summary())
         _report_alerts(settings)
@@ -157,6 +161,8 @@ def _feed(port: int, duration_s: float) -> int:
     client.loop_start()
     infos = [client.publish(topic, payload, qos=1) for topic, payload in backfill]
     infos += [client.publish("telemetry/plant-sh/motor-conveyor-01", p, qos=1) for p in FAULTY]
+    sparkplug = _sparkplug_node(end)
+    infos += [client.publish(topic, payload, qos=1) for topic, payload in sparkplug]
     for info in infos:
         info.wait_for_publish(30)
     client.disconnect()
@@ -166,9 +172,11 @@ def _feed(port: int, duration_s: float) -> int:
     print(
         f"backfill: {old} readings of the {HISTORY_DAYS} days before (5-minute) and {recent} "
         f"of the last weekday (1-minute, 24 h) in {len(backfill)} messages; "
-        f"{len(FAULTY)} messages from a misconfigured gateway"
+        f"{len(FAULTY)} messages from a misconfigured gateway; a Sparkplug B edge node "
+        f"(spBv1.0/plant-sh, gw-sp-01) with one meter: births and {len(sparkplug) - 2} "
+        "DDATA messages by alias"
     )
-    history_count = old + recent
+    history_count = old + recent + len(sparkplug) - 1  # NBIRTH carries no meter reading
     print(f"live: {len(devices)} devices at 1 Hz for {duration_s:.0f} s ...", flush=True)
     live = asyncio.run(
         publish_live(
@@ -176,6 +184,43 @@ def _feed(port: int, duration_s: float) -> int:
         )
     )
     return history_count + live + len(FAULTY)
+
+
+SPARKPLUG_MINUTES: Final = 30
+
+
+def _sparkplug_node(end: datetime) -> list[tuple[str, bytes]]:
+    """A Sparkplug B 3.0 edge node with one meter (not in the registry: the report's data
+    quality lists it as a device without a nameplate): NBIRTH, DBIRTH with aliases and
+    engUnits, then one DDATA a minute for the last half hour, aliases only."""
+    from ingest.sparkplug import DOUBLE, UINT64, Payload
+
+    def message(seq: int, ts: int, metrics: Sequence[tuple[str | None, int, int, float]]) -> bytes:
+        body = Payload()
+        body.timestamp, body.seq = ts, seq
+        for name, alias, datatype, value in metrics:
+            m = body.metrics.add()
+            if name:
+                m.name = name
+            m.alias, m.datatype, m.timestamp = alias, datatype, ts
+            if datatype == UINT64:
+                m.long_value = int(value)
+            else:
+                m.double_value = value
+        return bytes(body.SerializeToString())
+
+    first = int((end - timedelta(minutes=SPARKPLUG_MINUTES)).timestamp() * 1000)
+    node = "spBv1.0/plant-sh/{}/gw-sp-01"
+    out = [(node.format("NBIRTH"), message(0, first, [("bdSeq", 0, UINT64, 0)]))]
+    birth = message(
+        1, first, [("Energy/Import", 1, DOUBLE, 5_000_000.0), ("Power", 2, DOUBLE, 120.0)]
+    )
+    out.append((node.format("DBIRTH") + "/sp-meter-01", birth))
+    for k in range(1, SPARKPLUG_MINUTES + 1):
+        ts = first + 60_000 * k
+        values = [(None, 1, DOUBLE, 5_000_000.0 + 2000.0 * k), (None, 2, DOUBLE, 118.0 + k % 5)]
+        out.append((node.format("DDATA") + "/sp-meter-01", message((1 + k) % 256, ts, values)))
+    return out
 
 
 def _wait_for(consumer: Consumer, readings: int, timeout_s: float = 30.0) -> None:
@@ -331,6 +376,29 @@ def _report_performance(settings: Settings) -> None:
             f"over {days} days: MAPE {mape} % vs seasonal-naive {naive} % ({verdict} it)"
         )
     print("  SELECT * FROM forecast ORDER BY meter, local_hour;")
+
+
+def _report_sparkplug(settings: Settings) -> None:
+    if not settings.mqtt.sparkplug_topic:
+        print("\nsparkplug: off (the embedded broker speaks MQTT 3.1.1 only)")
+        return
+    con = connect_readonly(settings.catalog.path)
+    try:
+        status = con.execute(
+            "SELECT level, edge_node, device, online, bd_seq FROM device_status ORDER BY ALL"
+        ).fetchall()
+        landed = con.execute(
+            "SELECT count(*), round(max(energy_kwh)) FROM readings WHERE device_id = 'sp-meter-01'"
+        ).fetchall()[0]
+    finally:
+        con.close()
+    print(
+        f"\nsparkplug B: {landed[0]} readings of sp-meter-01 landed (energy {landed[1]} kWh, "
+        "from Wh by the default mapping); device_status:"
+    )
+    for row in status:
+        print("  ", row)
+    print("  SELECT * FROM device_status;")
 
 
 def _write_reports(settings: Settings, workdir: Path) -> None:
