@@ -3,6 +3,7 @@ wrap, faults, the rebirth command, STATE, the device_status table, and SIGKILLs.
 
 from __future__ import annotations
 
+import sys
 import threading
 import time
 from dataclasses import replace
@@ -11,6 +12,7 @@ from pathlib import Path
 import duckdb
 import paho.mqtt.client as paho
 import polars as pl
+import pytest
 from paho.mqtt.enums import CallbackAPIVersion
 
 from tests.conftest import ConsumerProcess, ConsumerThread, Publisher, settings_for, write_toml
@@ -186,3 +188,92 @@ def test_sigkill_keeps_births_so_redelivered_data_lands_once(
     assert (total, distinct) == (2001, 2001)
     quarantined = _rows(settings, "SELECT count(*) FROM QUARANTINE")[0][0]
     assert quarantined == 0  # births survived the kills: no data went unexplained
+
+
+EDGE_VENV = Path(__file__).resolve().parents[2] / ".venv-sparkplug-edge"
+
+
+def _third_party_python() -> str:
+    """pysparkplug in its own venv (it pins paho-mqtt < 2); made once, kept (gitignored)."""
+    import shutil
+    import subprocess
+
+    python = EDGE_VENV / "bin" / "python"
+    if python.exists():
+        return str(python)
+    uv = shutil.which("uv") or str(Path(__file__).resolve().parents[2] / ".uvboot" / "bin" / "uv")
+    try:
+        subprocess.run(
+            [uv, "venv", "-q", "--python", sys.executable, str(EDGE_VENV)],
+            check=True,
+            capture_output=True,
+            timeout=120,
+        )
+        subprocess.run(
+            [uv, "pip", "install", "-q", "--python", str(python), "pysparkplug==0.6.1"],
+            check=True,
+            capture_output=True,
+            timeout=300,
+        )
+    except (subprocess.SubprocessError, OSError) as exc:
+        shutil.rmtree(EDGE_VENV, ignore_errors=True)
+        pytest.skip(f"SKIPPED LOUDLY: cannot install pysparkplug from the registry: {exc}")
+    return str(python)
+
+
+@pytest.mark.parametrize("mode", ["crash", "graceful"])
+def test_an_edge_node_nobody_here_wrote_lands_every_value_once(
+    broker: Broker, site: str, tmp_path: Path, mode: str
+) -> None:
+    import subprocess
+
+    python = _third_party_python()
+    settings = _settings(broker, tmp_path, site)
+    with ConsumerThread(settings) as running:
+        edge = subprocess.run(
+            [
+                python,
+                str(Path(__file__).with_name("pysparkplug_edge.py")),
+                broker.host,
+                str(broker.port),
+                site,
+                "500",
+                mode,
+            ],
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+        assert edge.returncode == 0, edge.stderr
+        # 2 birth readings (node temperature, device power + energy) + 500 + 1 node update
+        landed = _wait(settings, f"SELECT count(*) FROM READINGS WHERE site = '{site}'", 503)
+        assert landed == 503
+        time.sleep(1.0)
+        counters = running.consumer.sparkplug.host.counters  # type: ignore[union-attr]
+    temps = _rows(
+        settings,
+        f"SELECT temperature_c FROM READINGS WHERE site = '{site}' "
+        "AND temperature_c IS NOT NULL ORDER BY ts",
+    )
+    assert temps == [(-12.0,), (-20.0,)]  # Int8, negative, as that library encodes it
+    energy = _rows(
+        settings,
+        f"SELECT energy_kwh FROM READINGS WHERE site = '{site}' AND energy_kwh IS NOT NULL",
+    )
+    assert energy == [(1000.0,)]  # "Energy" without engUnit: kWh
+    distinct = _rows(
+        settings, f"SELECT count(DISTINCT (device_id, ts)) FROM READINGS WHERE site = '{site}'"
+    )[0][0]
+    assert distinct == 503
+    assert _rows(settings, "SELECT count(*) FROM QUARANTINE")[0][0] == 0
+    assert counters.seq_gaps == 0
+    status = pl.read_parquet(settings.lake.root / "sparkplug" / "device_status.parquet")
+    node = status.filter(pl.col("level") == "node").row(0, named=True)
+    assert node["bd_seq"] is not None
+    if mode == "crash":  # the broker's Will carries the session's bdSeq: offline
+        assert node["online"] is False
+    else:
+        # pysparkplug 0.6.1's graceful NDEATH carries the NEXT session's bdSeq (it re-arms
+        # its Will after the birth), which spec 3.0 says must not kill this session: the
+        # host counts it as stale and the node stays online until it is born again.
+        assert node["online"] is True and counters.stale_deaths == 1
