@@ -78,3 +78,20 @@ def figures(dom: str) -> list[tuple[str, str]]:
 def marks(inner: str) -> int:
     """Drawn marks in a chart's SVG: Vega's mark paths with geometry, and text-free rects."""
     return len(re.findall(r'<path[^>]* d="M[^"]+', inner))
+
+
+SECTIONS = ("overview", "devices", "waste_ranking", "quality", "energy_management")
+
+
+def section_shots(page: Path, name: str, height: int = 2400) -> list[Path]:
+    """One screenshot per section of a report file: a copy of the page that hides the
+    other sections (anchors do not scroll a headless screenshot), so every section is
+    seen however long the device pages make the page."""
+    html = page.read_text(encoding="utf-8")
+    shots = []
+    for section in SECTIONS:
+        hide = f"<style>main>section:not(#{section}){{display:none}}</style></head>"
+        copy = page.with_name(f"{page.stem}-{section}.html")
+        copy.write_text(html.replace("</head>", hide, 1), encoding="utf-8")
+        shots.append(open_page(copy.as_uri(), f"{name}-{section}", height).screenshot)
+    return shots

@@ -21,7 +21,7 @@ import pytest
 from edge.devices import DEMO_DATA_DIR
 from report import ReportError, build
 from schemas.calendar import parse_shift_calendar
-from tests.report.browser import Page, figures, marks, open_page
+from tests.report.browser import Page, figures, marks, open_page, section_shots
 from tests.wattline.test_jobs import MONDAY_LOCAL, land
 from transforms.thresholds import Thresholds
 from warehouse.catalog import connect_readonly
@@ -97,6 +97,7 @@ def test_report_file_in_english_renders_every_chart(plant: Settings, tmp_path: P
     path = _write(plant, tmp_path, language="en")
     page = open_page(path.as_uri(), "report-en")
     names = _check_rendered(page, scripted=True)
+    assert all(shot.stat().st_size > 20_000 for shot in section_shots(path, "report-en"))
     for wanted in ("energy_by_kind", "bill_by_period", "waste_ranking", "quality", "cusum"):
         assert wanted in names
     assert "forecast" in names
@@ -132,6 +133,7 @@ def test_report_in_chinese(plant: Settings, tmp_path: Path) -> None:
     path = _write(plant, tmp_path, language="zh")
     page = open_page(path.as_uri(), "report-zh")
     _check_rendered(page, scripted=True)
+    assert all(shot.stat().st_size > 20_000 for shot in section_shots(path, "report-zh"))
     text = html.unescape(page.dom)
     for words in ("厂区概览", "浪费排名", "数据质量", "能源管理", "负载率分布", "处理建议"):
         assert words in text
