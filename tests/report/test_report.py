@@ -153,15 +153,13 @@ def test_report_refuses_what_it_cannot_show(plant: Settings) -> None:
         build(plant.catalog.path, language="fr")
 
 
-@pytest.fixture
-def served(plant: Settings, tmp_path: Path) -> Iterator[tuple[str, str]]:
+def _serve(plant: Settings, tmp_path: Path, extra: str = "") -> tuple[subprocess.Popen[bytes], int]:
     port = free_port()
-    token = "s3cret-token"
     config = tmp_path / "serve.toml"
     config.write_text(
         f'[lake]\nroot = "{plant.lake.root}"\n[catalog]\npath = "{plant.catalog.path}"\n'
         f'[analytics]\ntariff_file = "{plant.analytics.tariff_file}"\n'
-        f'[serve]\nport = {port}\ntoken = "{token}"\n'
+        f'[serve]\nport = {port}\ntoken = "s3cret-token"\n{extra}'
     )
     proc = subprocess.Popen(
         [sys.executable, "-m", "wattline.cli", "--config", str(config), "serve"],
@@ -169,6 +167,47 @@ def served(plant: Settings, tmp_path: Path) -> Iterator[tuple[str, str]]:
         stderr=subprocess.STDOUT,
         env={**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[2])},
     )
+    return proc, port
+
+
+def test_served_over_tls_with_the_token(plant: Settings, tmp_path: Path, pki: Path) -> None:
+    import ssl
+
+    proc, port = _serve(
+        plant, tmp_path, f'cert_file = "{pki / "server.crt"}"\nkey_file = "{pki / "server.key"}"\n'
+    )
+    context = ssl.create_default_context(cafile=str(pki / "ca.crt"))
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                with urllib.request.urlopen(
+                    f"https://127.0.0.1:{port}/healthz", timeout=5, context=context
+                ) as r:
+                    assert r.status == 200
+                    break
+            except (urllib.error.URLError, ConnectionError):
+                if time.monotonic() > deadline:
+                    raise
+                time.sleep(0.2)
+        request = urllib.request.Request(
+            f"https://127.0.0.1:{port}/", headers={"Authorization": "Bearer s3cret-token"}
+        )
+        with urllib.request.urlopen(request, timeout=60, context=context) as r:
+            assert r.status == 200 and b"data-chart=" in r.read()
+        with pytest.raises((urllib.error.URLError, ConnectionError)):  # plain HTTP: refused
+            urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=5)
+    finally:
+        proc.terminate()
+        proc.wait(10)
+        if proc.stdout:
+            proc.stdout.close()
+
+
+@pytest.fixture
+def served(plant: Settings, tmp_path: Path) -> Iterator[tuple[str, str]]:
+    token = "s3cret-token"
+    proc, port = _serve(plant, tmp_path)
     url = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline:
