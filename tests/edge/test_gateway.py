@@ -25,6 +25,7 @@ from typing import Any
 import paho.mqtt.client as paho
 import pytest
 from paho.mqtt.enums import CallbackAPIVersion
+from pymodbus.constants import ExcCodes
 
 from edge.gateway import Gateway, _Flight
 from edge.gateway_cli import (
@@ -93,6 +94,8 @@ class ModbusThread:
         self._done: Future[None] | None = None
 
     def start(self) -> None:
+        for m in self.meters:
+            m.refuse.pop(HOLDING, None)
         ready = threading.Event()
 
         async def serve() -> None:
@@ -103,6 +106,25 @@ class ModbusThread:
 
         self._done = asyncio.run_coroutine_threadsafe(serve(), self.loop)
         assert ready.wait(10)
+
+    def quiesce(self, timeout_s: float = 10.0) -> None:
+        """Stop serving values without cutting an answer in flight, then stop.
+
+        A request the server answered at the moment it stops may never reach the
+        gateway ("Cancel send, because not connected"), yet `on_served` counted it. So
+        each meter first answers with an exception; the gateway polls a device again only
+        once the previous answer came back, so a request seen after the switch means every
+        counted value was received.
+        """
+        for m in self.meters:
+            m.refuse[HOLDING] = ExcCodes.DEVICE_BUSY
+        seen = [len(m.requests) for m in self.meters]
+        wait_until(
+            lambda: all(len(m.requests) > n for m, n in zip(self.meters, seen, strict=True)),
+            timeout_s,
+            what="a refused poll on every meter",
+        )
+        self.stop()
 
     def stop(self) -> None:
         assert self._stop is not None and self._done is not None
@@ -293,7 +315,7 @@ def test_gateway_sigkill_mid_replay_loses_nothing(
             modbus.start()
             gateway = _start_gateway(config, log, processes)
             wait_until(lambda: len(spool_files(spool)) >= 15, what="a backlog in the spool")
-            modbus.stop()  # the meters vanish; what they served must all reach the spool
+            modbus.quiesce()  # the meters vanish; what they served must all reach the spool
             wait_until(lambda: spooled_readings(spool) == len(modbus.served()), what="spooling")
             files = len(spool_files(spool))
             own_broker.start()
