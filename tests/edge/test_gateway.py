@@ -94,8 +94,6 @@ class ModbusThread:
         self._done: Future[None] | None = None
 
     def start(self) -> None:
-        for m in self.meters:
-            m.refuse.pop(HOLDING, None)
         ready = threading.Event()
 
         async def serve() -> None:
@@ -125,6 +123,8 @@ class ModbusThread:
             what="a refused poll on every meter",
         )
         self.stop()
+        for m in self.meters:  # served again when started again
+            m.refuse.pop(HOLDING, None)
 
     def stop(self) -> None:
         assert self._stop is not None and self._done is not None
