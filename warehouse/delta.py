@@ -13,8 +13,15 @@ needed. A reader lists the files of one version and reads exactly those: compact
 and retention write new versions and leave the old files for ``grace_s`` (vacuum), so
 a query running across them never fails and never sees a day twice or half.
 
-Durability: delta-rs does not fsync on a local disk, so after each commit the new data
-files, the commit file and their directories are fsynced before the batch is acked.
+On a local disk Wattline writes its appends and file replacements (compaction, dedup,
+expiry) itself, per the Delta protocol (warehouse/delta_log.py): an append costs a few
+milliseconds however many files the table has, and neither kind waits for the other.
+delta-rs creates the table, checkpoints and vacuums it, and does every commit on object
+storage.
+
+Durability: delta-rs does not fsync on a local disk, so after each of its commits the new
+data files, the commit file and their directories are fsynced before the batch is acked
+(Wattline's own commits fsync each of these before and after the link).
 """
 
 from __future__ import annotations
@@ -24,6 +31,7 @@ import logging
 import math
 import os
 import uuid
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
@@ -34,6 +42,7 @@ import pyarrow as pa
 from deltalake import CommitProperties, DeltaTable, WriterProperties, write_deltalake
 from deltalake.exceptions import CommitFailedError, TableNotFoundError
 
+from warehouse.delta_log import Added, Conflict, LocalLog, Unsupported
 from warehouse.lake import LakeError
 
 log = logging.getLogger(__name__)
@@ -55,6 +64,8 @@ class DataFile:
     mtime_ms: int
     day: date
     rows: int
+    path: str = ""  # relative to the table, as the log has it
+    version: int = -1  # the version it was listed from
 
 
 @dataclass
@@ -65,6 +76,8 @@ class DeltaTables:
     storage_options: dict[str, str] = field(default_factory=dict)
     _open: dict[str, DeltaTable] = field(default_factory=dict, repr=False)
     _uses: dict[str, int] = field(default_factory=dict, repr=False)
+    _logs: dict[str, LocalLog] = field(default_factory=dict, repr=False)
+    own_commits: bool = True  # False: every commit through delta-rs (the bench's baseline)
 
     @property
     def local(self) -> bool:
@@ -80,6 +93,18 @@ class DeltaTables:
         if self.local:
             return str(Path(base.removeprefix("file://")).resolve() / DELTA_DIR / table)
         return f"{base}/{DELTA_DIR}/{table}"
+
+    def log(self, table: str) -> LocalLog | None:
+        """Wattline's own committer for `table`, on a local disk once the table exists."""
+        if not (self.local and self.own_commits):
+            return None
+        local = self._logs.get(table)
+        if local is None:
+            local = LocalLog(Path(self.uri(table)), DATE)
+            if not local.exists():
+                return None
+            self._logs[table] = local
+        return local
 
     def table(self, table: str) -> DeltaTable | None:
         """The table at its newest version, or None before its first commit."""
@@ -111,6 +136,12 @@ class DeltaTables:
         """
         if frame.is_empty():
             return None
+        local = self.log(table)
+        if local is not None:
+            try:
+                return self._append_own(local, frame, date_col, writer, batch)
+            except (Unsupported, Conflict) as exc:
+                log.warning("append to %s through delta-rs: %s", table, exc)
         data = frame.with_columns(pl.col(date_col).dt.date().alias(DATE)).to_arrow()
         # a nonce per commit: how this writer finds its own version, and knows whether an
         # attempt that raised was committed after all (it must not be written twice)
@@ -149,6 +180,42 @@ class DeltaTables:
             self._fsync_version(table, version)
         return version
 
+    def _append_own(
+        self, local: LocalLog, frame: pl.DataFrame, date_col: str, writer: str, batch: int
+    ) -> int:
+        added = local.write_files(frame, date_col)
+        info = {
+            "operation": "WRITE",
+            "operationParameters": {"mode": "Append", "partitionBy": json.dumps([DATE])},
+            "isBlindAppend": True,
+            "wattline.writer": writer,
+            "wattline.batch": str(batch),
+            "wattline.commit": uuid.uuid4().hex,
+        }
+        return local.commit(info, added)
+
+    def _replace_own(
+        self,
+        local: LocalLog,
+        files: list[DataFile],
+        frame: pl.DataFrame | None,
+        info: Mapping[str, object],
+    ) -> int:
+        """Remove exactly `files` and add `frame` (if any) in one version.
+
+        Raises Conflict when a version newer than the one `files` were listed from
+        removed any of them; appends meanwhile (to any day) are kept as they are.
+        """
+        read = min(f.version for f in files)
+        if read < 0:
+            raise Conflict("files listed without their version")
+        added: list[Added] = []
+        if frame is not None and not frame.is_empty():
+            added = local.write_files(frame, DATE)
+        return local.commit(
+            info, added, [(f.path, f.day, f.size) for f in files], read_version=read
+        )
+
     def files(self, table: str) -> list[DataFile]:
         """Every file of the newest version: what a reader of that version reads."""
         dt = self.table(table)
@@ -158,8 +225,9 @@ class DeltaTables:
         if actions.is_empty():
             return []
         base = self.uri(table)
+        version = dt.version()
         return [
-            DataFile(f"{base}/{path}", size, mtime, day, rows)
+            DataFile(f"{base}/{path}", size, mtime, day, rows, path, version)
             for path, size, mtime, day, rows in actions.select(
                 "path", "size_bytes", "modification_time", f"partition.{DATE}", "num_records"
             ).iter_rows()
@@ -175,8 +243,16 @@ class DeltaTables:
         """File URIs, most recently written first: where a restarted writer's keys are."""
         return [f.uri for f in sorted(self.files(table), key=lambda f: f.mtime_ms, reverse=True)]
 
-    def compact_day(self, table: str, day: date) -> int:
+    def compact_day(self, table: str, day: date, files: list[DataFile] | None = None) -> int:
         """Merge a day's files (Delta OPTIMIZE); returns files removed."""
+        local = self.log(table)
+        if local is not None and files and len(files) > 1:
+            merged = pl.read_parquet(
+                [f.uri for f in sorted(files, key=lambda f: f.mtime_ms)], hive_partitioning=False
+            ).drop(DATE, strict=False)
+            info = {"operation": "OPTIMIZE", "operationParameters": {}, "isBlindAppend": False}
+            self._replace_own(local, files, merged.with_columns(pl.lit(day).alias(DATE)), info)
+            return len(files)
         dt = self.table(table)
         if dt is None:
             return 0
@@ -188,8 +264,21 @@ class DeltaTables:
         )
         return int(metrics.get("numFilesRemoved", 0))
 
-    def rewrite_day(self, table: str, day: date, frame: pl.DataFrame) -> None:
-        """Replace a settled day with `frame` in one version (sorted, deduplicated)."""
+    def rewrite_day(
+        self, table: str, day: date, frame: pl.DataFrame, files: list[DataFile] | None = None
+    ) -> None:
+        """Replace a settled day (`files`, all of it) with `frame` in one version."""
+        local = self.log(table)
+        if local is not None and files:
+            predicate = f"{DATE} = '{day.isoformat()}'"
+            info = {
+                "operation": "WRITE",
+                "operationParameters": {"mode": "Overwrite", "predicate": predicate},
+                "isBlindAppend": False,
+                "wattline.op": "dedup",
+            }
+            self._replace_own(local, files, frame.with_columns(pl.lit(day).alias(DATE)), info)
+            return
         dt = self.table(table)
         assert dt is not None
         write_deltalake(
@@ -205,7 +294,14 @@ class DeltaTables:
     def expire_before(self, table: str, cutoff: date) -> list[date]:
         """Delete whole days before `cutoff` (a metadata-only Delta DELETE); the days gone."""
         dt = self.table(table)
-        days = sorted({f.day for f in self.files(table) if f.day < cutoff}) if dt else []
+        old = [f for f in self.files(table) if f.day < cutoff] if dt else []
+        days = sorted({f.day for f in old})
+        local = self.log(table)
+        if local is not None and old:
+            predicate = f"{DATE} < '{cutoff.isoformat()}'"
+            info = {"operation": "DELETE", "operationParameters": {"predicate": predicate}}
+            self._replace_own(local, old, None, info)
+            return days
         if dt is not None and days:
             dt.delete(f"{DATE} < '{cutoff.isoformat()}'")
         return days

@@ -8,8 +8,9 @@ Per table and UTC day:
 - a settled day with two or more files is rewritten in one version, sorted by
   (device_id, ts) and with repeated keys dropped (the first landed copy wins; copies
   whose values differ are counted as conflicts): Delta's overwrite with a predicate
-  (replaceWhere). A writer appending to the same day at that moment makes the commit
-  fail; the day is left for the next run;
+  (replaceWhere). On a local disk the commit removes exactly the files it read, so
+  appends meanwhile (a late file for that very day included) stay and are merged by the
+  next run; only another process's compaction of the same files makes it give way;
 - days past `retention_days` are deleted (a metadata-only Delta DELETE);
 - vacuum deletes the files no version of the last `grace_s` reads, so a query that
   started on an older version finishes on the files it listed.
@@ -28,6 +29,7 @@ from deltalake.exceptions import CommitFailedError, DeltaError
 
 from warehouse.compact import MaintenanceReport, PartitionReport, settle_rows
 from warehouse.delta import DataFile, DeltaTables, settled
+from warehouse.delta_log import Conflict
 from warehouse.lake import QUARANTINE, READINGS
 
 log = logging.getLogger(__name__)
@@ -58,8 +60,8 @@ def maintain_delta(
                 if day < today and len(ready) == len(files):
                     report.compacted.append(_rewrite_day(tables, table, day, files))
                 else:
-                    report.compacted.append(_optimize_day(tables, table, day, files))
-            except (CommitFailedError, DeltaError) as exc:
+                    report.compacted.append(_optimize_day(tables, table, day, ready))
+            except (CommitFailedError, DeltaError, Conflict) as exc:
                 log.warning("compaction %s %s deferred to the next run: %s", table, day, exc)
         report.purged += tables.vacuum(table, grace_s)
     log.info(report.summary())
@@ -70,7 +72,7 @@ def _optimize_day(
     tables: DeltaTables, table: str, day: date, files: list[DataFile]
 ) -> PartitionReport:
     started = time.perf_counter()
-    removed = tables.compact_day(table, day)
+    removed = tables.compact_day(table, day, files)
     rows = sum(f.rows for f in files)
     return PartitionReport(table, day, removed, rows, rows, 0, 0, 0, time.perf_counter() - started)
 
@@ -87,7 +89,7 @@ def _rewrite_day(
     )
     frame = frame.drop("date", strict=False)
     kept, duplicates, conflicts = settle_rows(table, frame)
-    tables.rewrite_day(table, day, kept)
+    tables.rewrite_day(table, day, kept, files)
     if conflicts:
         log.warning(
             "compaction %s %s: %d keys landed twice with different values; kept the first",
