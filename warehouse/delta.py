@@ -137,6 +137,8 @@ class DeltaTables:
         if frame.is_empty():
             return None
         local = self.log(table)
+        if local is None and self.local and self.own_commits:
+            local = self._create(table, frame, date_col)
         if local is not None:
             try:
                 return self._append_own(local, frame, date_col, writer, batch)
@@ -179,6 +181,25 @@ class DeltaTables:
         if self.local:
             self._fsync_version(table, version)
         return version
+
+    def _create(self, table: str, frame: pl.DataFrame, date_col: str) -> LocalLog | None:
+        """Version 0 through delta-rs with the schema only (protocol and metadata): the
+        data then goes the own way, without delta-rs holding a big first batch (measured:
+        a 2.9 M-row first append took 1.8 GB through delta-rs)."""
+        empty = frame.head(0).with_columns(pl.col(date_col).dt.date().alias(DATE)).to_arrow()
+        try:
+            write_deltalake(
+                self.uri(table),
+                empty,
+                mode="append",
+                partition_by=[DATE],
+                writer_properties=_WRITER_PROPS,
+                commit_properties=CommitProperties(custom_metadata={"wattline.op": "create"}),
+            )
+        except Exception as exc:  # another writer created it first: use theirs
+            log.info("creating %s: %s", table, exc)
+        self._fsync_log_dir(table)
+        return self.log(table)
 
     def _append_own(
         self, local: LocalLog, frame: pl.DataFrame, date_col: str, writer: str, batch: int
@@ -348,6 +369,18 @@ class DeltaTables:
                     break
                 limit *= 2
         return None
+
+    def _fsync_log_dir(self, table: str) -> None:
+        log_dir = Path(self.uri(table)) / "_delta_log"
+        if log_dir.is_dir():
+            for path in (
+                log_dir / f"{0:020d}.json",
+                log_dir,
+                log_dir.parent,
+                log_dir.parent.parent,
+            ):
+                if path.exists():
+                    _fsync(path, os.O_RDONLY)
 
     def _fsync_version(self, table: str, version: int) -> None:
         base = Path(self.uri(table))
