@@ -35,22 +35,24 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
-from typing import Final
+from typing import TYPE_CHECKING, Any, Final
 
 import polars as pl
-import pyarrow as pa
-from deltalake import CommitProperties, DeltaTable, WriterProperties, write_deltalake
-from deltalake.exceptions import CommitFailedError, TableNotFoundError
 
 from warehouse.delta_log import Added, Conflict, LocalLog, Unsupported
 from warehouse.lake import LakeError
+
+if TYPE_CHECKING:
+    from deltalake import DeltaTable
+
+# deltalake is imported where it is used: a reader that lists a local table's files by
+# log replay (warehouse/delta_log.py) never loads it (18 MB of RSS).
 
 log = logging.getLogger(__name__)
 
 DELTA_DIR: Final = "delta"
 REOPEN_EVERY: Final = 50
 DATE: Final = "date"
-_WRITER_PROPS: Final = WriterProperties(compression="ZSTD")
 TARGET_FILE_BYTES: Final = 256 * 1024 * 1024
 APPEND_ATTEMPTS: Final = 5
 
@@ -117,6 +119,9 @@ class DeltaTables:
         if uses > REOPEN_EVERY:
             dt, uses = None, 1
         self._uses[table] = uses
+        from deltalake import DeltaTable
+        from deltalake.exceptions import TableNotFoundError
+
         try:
             if dt is None:
                 dt = DeltaTable(self.uri(table), storage_options=self.storage_options or None)
@@ -160,11 +165,11 @@ class DeltaTables:
                     mode="append",
                     partition_by=[DATE],
                     storage_options=self.storage_options or None,
-                    writer_properties=_WRITER_PROPS,
-                    commit_properties=CommitProperties(custom_metadata=meta, max_commit_retries=50),
+                    writer_properties=_writer_props(),
+                    commit_properties=_commit_props(custom_metadata=meta, max_commit_retries=50),
                 )
                 break
-            except CommitFailedError as exc:
+            except _commit_failed() as exc:
                 # delta-rs refuses an append that raced a replace of *any* day (measured:
                 # every overwrite-with-predicate fails one concurrent append). Nothing was
                 # committed, unless the log says otherwise; files it wrote are unreferenced
@@ -182,6 +187,12 @@ class DeltaTables:
             self._fsync_version(table, version)
         return version
 
+    def wait_checkpoint(self, table: str) -> None:
+        """Let a checkpoint started by this process's last commit finish."""
+        local = self._logs.get(table)
+        if local is not None:
+            local.wait_checkpoint()
+
     def _create(self, table: str, frame: pl.DataFrame, date_col: str) -> LocalLog | None:
         """Version 0 through delta-rs with the schema only (protocol and metadata): the
         data then goes the own way, without delta-rs holding a big first batch (measured:
@@ -193,8 +204,8 @@ class DeltaTables:
                 empty,
                 mode="append",
                 partition_by=[DATE],
-                writer_properties=_WRITER_PROPS,
-                commit_properties=CommitProperties(custom_metadata={"wattline.op": "create"}),
+                writer_properties=_writer_props(),
+                commit_properties=_commit_props(custom_metadata={"wattline.op": "create"}),
             )
         except Exception as exc:  # another writer created it first: use theirs
             log.info("creating %s: %s", table, exc)
@@ -239,9 +250,25 @@ class DeltaTables:
 
     def files(self, table: str) -> list[DataFile]:
         """Every file of the newest version: what a reader of that version reads."""
+        local = self.log(table)
+        if local is None and self.local and self.own_commits:
+            return []  # no table yet (and no deltalake import to learn that: 17 MB)
+        if local is not None:
+            try:
+                version, live = local.snapshot()
+            except Unsupported as exc:
+                log.info("listing %s through delta-rs: %s", table, exc)
+            else:
+                base = self.uri(table)
+                return [
+                    DataFile(f"{base}/{f.path}", f.size, f.mtime_ms, f.day, f.rows, f.path, version)
+                    for f in live
+                ]
         dt = self.table(table)
         if dt is None:
             return []
+        import pyarrow as pa
+
         actions = pl.DataFrame(pa.table(dt.get_add_actions(flatten=True)))
         if actions.is_empty():
             return []
@@ -280,8 +307,8 @@ class DeltaTables:
         metrics = dt.optimize.compact(
             partition_filters=[(DATE, "=", day.isoformat())],
             target_size=TARGET_FILE_BYTES,
-            writer_properties=_WRITER_PROPS,
-            commit_properties=CommitProperties(max_commit_retries=50),
+            writer_properties=_writer_props(),
+            commit_properties=_commit_props(max_commit_retries=50),
         )
         return int(metrics.get("numFilesRemoved", 0))
 
@@ -308,8 +335,8 @@ class DeltaTables:
             mode="overwrite",
             predicate=f"{DATE} = '{day.isoformat()}'",
             partition_by=[DATE],
-            writer_properties=_WRITER_PROPS,
-            commit_properties=CommitProperties(custom_metadata={"wattline.op": "dedup"}),
+            writer_properties=_writer_props(),
+            commit_properties=_commit_props(custom_metadata={"wattline.op": "dedup"}),
         )
 
     def expire_before(self, table: str, cutoff: date) -> list[date]:
@@ -395,6 +422,30 @@ class DeltaTables:
         _fsync(commit, os.O_RDONLY)
         for d in dirs:
             _fsync(d, os.O_RDONLY)
+
+
+def _writer_props() -> Any:
+    from deltalake import WriterProperties
+
+    return WriterProperties(compression="ZSTD")
+
+
+def _commit_props(**kwargs: Any) -> Any:
+    from deltalake import CommitProperties
+
+    return CommitProperties(**kwargs)
+
+
+def _commit_failed() -> type[Exception]:
+    from deltalake.exceptions import CommitFailedError
+
+    return CommitFailedError
+
+
+def write_deltalake(*args: Any, **kwargs: Any) -> None:
+    from deltalake import write_deltalake as write
+
+    write(*args, **kwargs)
 
 
 def _fsync(path: Path, flags: int) -> None:

@@ -155,3 +155,31 @@ def test_expiry_removes_old_days_in_one_commit_of_removes(tmp_path: Path) -> Non
     last = commits(Path(tables.uri(READINGS)))[-1]
     assert [next(iter(a)) for a in last] == ["commitInfo", "remove", "remove"]
     assert set(tables.days(READINGS)) == {TODAY}
+
+
+def test_log_replay_lists_what_delta_rs_lists(tmp_path: Path) -> None:
+    """Own and delta-rs commits mixed, a checkpoint, rewrite, OPTIMIZE, expiry: the file
+    list by our replay (what readers use) is delta-rs's, file for file."""
+    lake = delta_lake(tmp_path / "lake")
+    tables = lake.delta
+    assert tables is not None
+    rs = DeltaTables(str(lake.root), own_commits=False)
+    old = TODAY - timedelta(days=40)
+    tables.append(READINGS, readings(old, 0, 5), "ts", "w", 0)
+    for k in range(CHECKPOINT_EVERY + 5):
+        day = PAST if k % 2 else TODAY
+        (rs if k % 7 == 3 else tables).append(READINGS, readings(day, k * 10, 10), "ts", "w", k)
+    tables.wait_checkpoint(READINGS)
+    assert (Path(tables.uri(READINGS)) / "_delta_log" / "_last_checkpoint").exists()
+    rs.compact_day(READINGS, TODAY)  # delta-rs OPTIMIZE: removes and adds
+    maintain_delta(
+        tables, today=TODAY, now=time.time(), settle_s=0, retention_days=30, grace_s=3600
+    )
+
+    def listing(t: DeltaTables) -> list[tuple[str, int, int]]:
+        return sorted((f.path, f.size, f.rows) for f in t.files(READINGS))
+
+    ours = listing(tables)
+    assert ours == listing(rs)
+    assert {p.split("/")[0] for p, _, _ in ours} == {f"date={PAST}", f"date={TODAY}"}
+    assert sum(r for _, _, r in ours) == (CHECKPOINT_EVERY + 5) * 10
