@@ -40,6 +40,7 @@ from typing import TYPE_CHECKING, Any, Final
 import polars as pl
 
 from warehouse.delta_log import Added, Conflict, LocalLog, Unsupported
+from warehouse.delta_store import FileStore, S3PgStore
 from warehouse.lake import LakeError
 
 if TYPE_CHECKING:
@@ -80,6 +81,17 @@ class DeltaTables:
     _uses: dict[str, int] = field(default_factory=dict, repr=False)
     _logs: dict[str, LocalLog] = field(default_factory=dict, repr=False)
     own_commits: bool = True  # False: every commit through delta-rs (the bench's baseline)
+    # postgresql://...: on object storage, PostgreSQL orders the commits (delta_store.py)
+    catalog_url: str = ""
+
+    @property
+    def coordinated(self) -> bool:
+        return not self.local and bool(self.catalog_url)
+
+    @property
+    def own(self) -> bool:
+        """Whether Wattline writes the commits itself (else delta-rs does)."""
+        return self.own_commits and (self.local or self.coordinated)
 
     @property
     def local(self) -> bool:
@@ -97,16 +109,18 @@ class DeltaTables:
         return f"{base}/{DELTA_DIR}/{table}"
 
     def log(self, table: str) -> LocalLog | None:
-        """Wattline's own committer for `table`, on a local disk once the table exists."""
-        if not (self.local and self.own_commits):
+        """Wattline's own committer for `table` once the table exists (see `own`)."""
+        if not self.own:
             return None
         local = self._logs.get(table)
         if local is None:
-            local = LocalLog(Path(self.uri(table)), DATE)
-            if not local.exists():
-                return None
+            if self.local:
+                local = LocalLog(FileStore(Path(self.uri(table))), DATE)
+            else:
+                store = S3PgStore(self.uri(table), self.storage_options, self.catalog_url)
+                local = LocalLog(store, DATE)
             self._logs[table] = local
-        return local
+        return local if local.exists() else None
 
     def table(self, table: str) -> DeltaTable | None:
         """The table at its newest version, or None before its first commit."""
@@ -142,7 +156,7 @@ class DeltaTables:
         if frame.is_empty():
             return None
         local = self.log(table)
-        if local is None and self.local and self.own_commits:
+        if local is None and self.own:
             local = self._create(table, frame, date_col)
         if local is not None:
             try:
@@ -196,7 +210,14 @@ class DeltaTables:
     def _create(self, table: str, frame: pl.DataFrame, date_col: str) -> LocalLog | None:
         """Version 0 through delta-rs with the schema only (protocol and metadata): the
         data then goes the own way, without delta-rs holding a big first batch (measured:
-        a 2.9 M-row first append took 1.8 GB through delta-rs)."""
+        a 2.9 M-row first append took 1.8 GB through delta-rs). A coordinated table's
+        version 0 is written by Wattline too: every commit of it goes through PostgreSQL."""
+        if self.coordinated:
+            self.log(table)  # makes the committer
+            own = self._logs[table]
+            if not own.exists():
+                own.create(frame, date_col, {"operation": "CREATE TABLE", "wattline.op": "create"})
+            return self.log(table)
         empty = frame.head(0).with_columns(pl.col(date_col).dt.date().alias(DATE)).to_arrow()
         try:
             write_deltalake(
@@ -251,7 +272,7 @@ class DeltaTables:
     def files(self, table: str) -> list[DataFile]:
         """Every file of the newest version: what a reader of that version reads."""
         local = self.log(table)
-        if local is None and self.local and self.own_commits:
+        if local is None and self.own:
             return []  # no table yet (and no deltalake import to learn that: 17 MB)
         if local is not None:
             try:
@@ -356,6 +377,11 @@ class DeltaTables:
 
     def vacuum(self, table: str, grace_s: float) -> int:
         """Delete files no version newer than `grace_s` ago reads (rounded up to hours)."""
+        local = self.log(table)
+        if local is not None and isinstance(local.store, S3PgStore):
+            doomed = local.vacuum(grace_s, local.store.list_data)
+            local.store.delete(doomed)
+            return len(doomed)
         dt = self.table(table)
         if dt is None:
             return 0

@@ -33,17 +33,17 @@ from __future__ import annotations
 import json
 import logging
 import math
-import os
 import threading
 import time
 import uuid
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import date, datetime
-from pathlib import Path
 from typing import Any, Final
 
 import polars as pl
+
+from warehouse.delta_store import LOG, Store, commit_name
 
 log = logging.getLogger(__name__)
 
@@ -101,32 +101,33 @@ class LiveFile:
 class LocalLog:
     """One Delta table's log on a local disk, committed to by this process."""
 
-    table_dir: Path
+    store: Store
     partition: str
     _columns: dict[str, pl.DataType] | None = field(default=None, repr=False)
     _next: int = field(default=0, repr=False)
     _checkpointing: threading.Thread | None = field(default=None, repr=False)
+    tombstones: dict[str, int] = field(default_factory=dict, repr=False)  # path -> removed ms
 
     @property
-    def log_dir(self) -> Path:
-        return self.table_dir / "_delta_log"
+    def log_dir(self) -> str:
+        return f"{self.store.uri}/{LOG}"
 
     def exists(self) -> bool:
-        return (self.log_dir / f"{0:020d}.json").exists()
+        return self.store.exists(commit_name(0))
 
-    def commit_path(self, version: int) -> Path:
-        return self.log_dir / f"{version:020d}.json"
+    def has(self, version: int) -> bool:
+        return self.store.exists(commit_name(version))
 
     # ---- reading the log ------------------------------------------------------------
 
     def latest(self) -> int:
         """The newest version (walking forward from what this process last saw)."""
         version = self._next - 1
-        if version < 0 or not self.commit_path(version).exists():
+        if version < 0 or not self.has(version):
             version = self._checkpointed()
-            if not self.commit_path(version).exists():
+            if not self.has(version):
                 raise Unsupported(f"{self.log_dir}: version {version} missing")
-        while self.commit_path(version + 1).exists():
+        while self.has(version + 1):
             version += 1
         self._next = version + 1
         return version
@@ -142,18 +143,24 @@ class LocalLog:
         checkpoints) raise Unsupported, and delta-rs lists them instead.
         """
         live: dict[str, LiveFile] = {}
+        tombstones: dict[str, int] = {}
         version = -1
-        marker = self.log_dir / "_last_checkpoint"
-        if marker.exists():
-            info = json.loads(marker.read_text())
+        marker = self.store.read_text(f"{LOG}/_last_checkpoint")
+        if marker is not None:
+            info = json.loads(marker)
             if "parts" in info or "v2Checkpoint" in info:
                 raise Unsupported(f"{self.log_dir}: checkpoint kind {sorted(info)}")
             version = int(info["version"])
             checkpoint = pl.read_parquet(
-                self.log_dir / f"{version:020d}.checkpoint.parquet", columns=["add", "protocol"]
+                self.store.parquet_source(f"{LOG}/{version:020d}.checkpoint.parquet"),
+                columns=["add", "remove", "protocol"],
             )
             for proto in checkpoint.get_column("protocol").drop_nulls().to_list():
                 _readable(proto, self.log_dir)
+            gone = checkpoint.get_column("remove").drop_nulls().struct.unnest()
+            tombstones = {
+                p: int(ms or 0) for p, ms in gone.select("path", "deletionTimestamp").iter_rows()
+            }
             adds = checkpoint.get_column("add").drop_nulls().struct.unnest()
             if "deletionVector" in adds.columns and adds["deletionVector"].null_count() < len(adds):
                 raise Unsupported(f"{self.log_dir}: deletion vectors")
@@ -161,9 +168,9 @@ class LocalLog:
                 "path", "size", "modificationTime", "stats"
             ).iter_rows():
                 live[path] = self._live(path, size, mtime, stats)
-        while (commit := self.commit_path(version + 1)).exists():
+        while (text := self.store.read_text(commit_name(version + 1))) is not None:
             version += 1
-            for line in commit.read_text().splitlines():
+            for line in text.splitlines():
                 if not line.strip():
                     continue
                 action = json.loads(line)
@@ -175,10 +182,12 @@ class LocalLog:
                     )
                 elif remove := action.get("remove"):
                     live.pop(remove["path"], None)
+                    tombstones[remove["path"]] = int(remove.get("deletionTimestamp") or 0)
                 elif proto := action.get("protocol"):
                     _readable(proto, self.log_dir)
         if version < 0:
             raise Unsupported(f"{self.log_dir}: no version")
+        self.tombstones = {p: ms for p, ms in tombstones.items() if p not in live}
         return version, list(live.values())
 
     def _live(self, path: str, size: int, mtime_ms: int, stats: str | None) -> LiveFile:
@@ -193,8 +202,8 @@ class LocalLog:
 
     def _checkpointed(self) -> int:
         try:
-            return int(json.loads((self.log_dir / "_last_checkpoint").read_text())["version"])
-        except (FileNotFoundError, KeyError, ValueError):
+            return int(json.loads(self.store.read_text(f"{LOG}/_last_checkpoint") or "")["version"])
+        except (KeyError, ValueError):
             return 0
 
     def columns(self) -> dict[str, pl.DataType]:
@@ -202,12 +211,12 @@ class LocalLog:
         if self._columns is None:
             from deltalake import DeltaTable
 
-            dt = DeltaTable(str(self.table_dir))
+            dt = DeltaTable(self.store.uri, storage_options=self.store.options)
             proto = dt.protocol()
             if proto.min_writer_version > 2 or proto.writer_features:
-                raise Unsupported(f"{self.table_dir}: writer protocol {proto}")
+                raise Unsupported(f"{self.store.uri}: writer protocol {proto}")
             if dt.metadata().partition_columns != [self.partition]:
-                raise Unsupported(f"{self.table_dir}: partitioned by something else")
+                raise Unsupported(f"{self.store.uri}: partitioned by something else")
             schema = json.loads(dt.schema().to_json())
             columns: dict[str, pl.DataType] = {}
             for f in schema["fields"]:
@@ -215,7 +224,7 @@ class LocalLog:
                     continue
                 kind = f["type"]
                 if not isinstance(kind, str) or kind not in _DELTA_TYPES:
-                    raise Unsupported(f"{self.table_dir}: column {f['name']} is {kind}")
+                    raise Unsupported(f"{self.store.uri}: column {f['name']} is {kind}")
                 columns[f["name"]] = _DELTA_TYPES[kind]
             self._columns = columns
         return self._columns
@@ -246,20 +255,12 @@ class LocalLog:
             )
             parts = [(day, part.drop("__day")) for (day,), part in split.items()]
         added = []
-        new_dir = False
         for day, part in parts:
             assert isinstance(day, date)
             rel = f"{self.partition}={day.isoformat()}/part-00000-{uuid.uuid4()}-c000.zstd.parquet"
-            path = self.table_dir / rel
-            if not path.parent.is_dir():
-                path.parent.mkdir(parents=True, exist_ok=True)
-                new_dir = True
-            part.write_parquet(path, compression="zstd", statistics=True)
-            _fsync(path)
-            _fsync(path.parent)
-            added.append(Added(rel, day, path.stat().st_size, part.height, _stats(part)))
-        if new_dir:
-            _fsync(self.table_dir)
+            size = self.store.write_data(rel, part)  # durable when it returns
+            added.append(Added(rel, day, size, part.height, _stats(part)))
+        self.store.data_written()
         return added
 
     def commit(
@@ -309,38 +310,31 @@ class LocalLog:
             )
             for a in added
         ]
-        tmp = self.log_dir / f".tmp-{uuid.uuid4().hex}.json"
-        tmp.write_text("\n".join(lines) + "\n")
-        _fsync(tmp)
-        try:
-            version = self._link(tmp, read_version, reads)
-        finally:
-            tmp.unlink(missing_ok=True)
-        _fsync(self.log_dir)
+        version = self._put("\n".join(lines) + "\n", read_version, reads)
+        self.store.commit_written()
         if version % CHECKPOINT_EVERY == 0:
             self._checkpoint_soon(version)
         return version
 
-    def _link(self, tmp: Path, read_version: int | None, reads: set[str]) -> int:
+    def _put(self, text: str, read_version: int | None, reads: set[str]) -> int:
         if read_version is None:
             version = self._next if self._next > 0 else self.latest() + 1
-            if not self.commit_path(version - 1).exists():  # never commit past a gap
+            if not self.has(version - 1):  # never commit past a gap
                 version = self.latest() + 1
         else:
             version = read_version + 1
-        while True:
-            try:
-                os.link(tmp, self.commit_path(version))
-            except FileExistsError:
-                self._check(version, reads)
-                version += 1
-                continue
-            self._next = version + 1
-            return version
+        while not self.store.put_commit(version, text):
+            self._check(version, reads)
+            version += 1
+        self._next = version + 1
+        return version
 
     def _check(self, version: int, reads: set[str]) -> None:
         """Raise if the other writer's `version` changes what this commit relies on."""
-        for line in self.commit_path(version).read_text().splitlines():
+        text = self.store.read_text(commit_name(version))
+        if text is None:
+            raise Conflict(f"version {version} is taken but not readable yet")
+        for line in text.splitlines():
             if not line.strip():
                 continue
             action = json.loads(line)
@@ -351,6 +345,53 @@ class LocalLog:
             gone = action.get("remove")
             if gone and gone.get("path") in reads:
                 raise Conflict(f"version {version} removed {gone['path']}, which this read")
+
+    def create(self, frame: pl.DataFrame, day_col: str, info: Mapping[str, Any]) -> bool:
+        """Version 0 (protocol and metadata, no data) from `frame`'s schema, partitioned
+        by the UTC date of `day_col`; False when another writer created it first."""
+        fields = []
+        for name, dtype in frame.schema.items():
+            kind = next((k for k, t in _DELTA_TYPES.items() if t == dtype), None)
+            if isinstance(dtype, pl.Datetime) and dtype.time_zone is not None:
+                kind = "timestamp"  # cast to UTC microseconds on write
+            if kind is None or kind == "timestamp_ntz":  # ntz needs a table feature
+                raise Unsupported(f"column {name}: {dtype}")
+            fields.append({"name": name, "type": kind, "nullable": True, "metadata": {}})
+        fields.append({"name": self.partition, "type": "date", "nullable": True, "metadata": {}})
+        now_ms = int(time.time() * 1000)
+        schema = json.dumps({"type": "struct", "fields": fields}, separators=(",", ":"))
+        lines = [
+            {"commitInfo": {"timestamp": now_ms, "clientVersion": CLIENT, **info}},
+            {"protocol": {"minReaderVersion": 1, "minWriterVersion": 2}},
+            {
+                "metaData": {
+                    "id": str(uuid.uuid4()),
+                    "format": {"provider": "parquet", "options": {}},
+                    "schemaString": schema,
+                    "partitionColumns": [self.partition],
+                    "createdTime": now_ms,
+                    "configuration": {},
+                }
+            },
+        ]
+        made = self.store.put_commit(0, "".join(json.dumps(x) + "\n" for x in lines))
+        self.store.commit_written()
+        return made
+
+    def vacuum(self, grace_s: float, list_data: Callable[[], list[tuple[str, float]]]) -> list[str]:
+        """The files no version of the last `grace_s` seconds reads: removed longer ago
+        than that, or never committed and older than that. Returns them (to delete)."""
+        _, live = self.snapshot()
+        keep = {f.path for f in live}
+        cutoff_s = time.time() - grace_s
+        doomed = []
+        for name, mtime_s in list_data():
+            if name in keep:
+                continue
+            gone_s = self.tombstones[name] / 1000 if name in self.tombstones else mtime_s
+            if gone_s < cutoff_s and mtime_s < cutoff_s:
+                doomed.append(name)
+        return doomed
 
     def _checkpoint_soon(self, version: int) -> None:
         """Checkpoint `version` beside the writer (~0.1 s; 1 ms an append if inline).
@@ -375,15 +416,17 @@ class LocalLog:
 
         started = time.perf_counter()
         try:
-            DeltaTable(str(self.table_dir), version=version).create_checkpoint()
+            DeltaTable(
+                self.store.uri, version=version, storage_options=self.store.options
+            ).create_checkpoint()
         except Exception as exc:  # a missed checkpoint only slows readers down
-            log.warning("checkpoint of %s at %d failed: %s", self.table_dir, version, exc)
+            log.warning("checkpoint of %s at %d failed: %s", self.store.uri, version, exc)
             return
         seconds = time.perf_counter() - started
-        log.debug("checkpoint %s at %d in %.3fs", self.table_dir, version, seconds)
+        log.debug("checkpoint %s at %d in %.3fs", self.store.uri, version, seconds)
 
 
-def _readable(protocol: dict[str, Any], where: Path) -> None:
+def _readable(protocol: dict[str, Any], where: str) -> None:
     """Refuse a protocol whose reader features change what the file list means."""
     if int(protocol.get("minReaderVersion") or 1) > 1 or protocol.get("readerFeatures"):
         raise Unsupported(f"{where}: reader protocol {protocol}")
@@ -420,11 +463,3 @@ def _stat(value: Any) -> Any:
     if isinstance(value, str):
         return value if len(value) <= MAX_STAT_CHARS else None  # no truncated bounds
     return value
-
-
-def _fsync(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
