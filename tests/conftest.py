@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import itertools
 import json
+import socket
 import threading
+import urllib.request
 import uuid
 from collections.abc import Iterator
 from dataclasses import replace
@@ -253,3 +255,71 @@ def secure_mqtt(broker: Broker, pki: Path, user: str = "consumer", **over: objec
         key_file=str(pki / "client.key"),
     )  # fmt: skip
     return replace(mqtt, **over)  # type: ignore[arg-type]
+
+
+BUCKET = "energy-lake"
+
+
+@pytest.fixture
+def s3_endpoint(monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
+    """moto's S3 server in a process of its own on a free loopback port. (In this
+    process, a delta-rs call that waits on the server while holding the GIL starves the
+    server's thread: requests timed out after 180 s.)"""
+    import subprocess
+    import sys
+    import time
+
+    pytest.importorskip("moto.server")
+    boto3 = pytest.importorskip("boto3")
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    server = subprocess.Popen(
+        [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    endpoint = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 30
+    while True:
+        try:
+            urllib.request.urlopen(f"{endpoint}/moto-api/", timeout=1).close()
+            break
+        except OSError:
+            if time.monotonic() > deadline or server.poll() is not None:
+                server.kill()
+                raise
+            time.sleep(0.1)
+    for key, value in {
+        "AWS_ACCESS_KEY_ID": "wattline-test",
+        "AWS_SECRET_ACCESS_KEY": "wattline-test",
+        "AWS_REGION": "us-east-1",
+    }.items():
+        monkeypatch.setenv(key, value)  # the consumers inherit them
+    boto3.client("s3", endpoint_url=endpoint, region_name="us-east-1").create_bucket(Bucket=BUCKET)
+    try:
+        yield endpoint
+    finally:
+        server.terminate()
+        server.wait(10)
+
+
+@pytest.fixture
+def pg_url() -> Iterator[str]:
+    """A database of its own on the machine's PostgreSQL (127.0.0.1:5432, trust auth),
+    dropped afterwards; WATTLINE_TEST_PG overrides the server URL."""
+    import os
+
+    psycopg = pytest.importorskip("psycopg")
+    server = os.environ.get("WATTLINE_TEST_PG", "postgresql://postgres@127.0.0.1:5432/postgres")
+    name = f"wattline_test_{uuid.uuid4().hex[:12]}"
+    try:
+        admin = psycopg.connect(server, autocommit=True, connect_timeout=5)
+    except psycopg.OperationalError as exc:
+        pytest.skip(f"SKIPPED LOUDLY: no PostgreSQL at {server}: {exc}")
+    admin.execute(f"CREATE DATABASE {name}")
+    try:
+        yield server.rsplit("/", 1)[0] + f"/{name}"
+    finally:
+        admin.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+        admin.close()

@@ -122,6 +122,12 @@ class DeltaTables:
             self._logs[table] = local
         return local if local.exists() else None
 
+    def close(self) -> None:
+        """Close the PostgreSQL connections of coordinated tables."""
+        for own in self._logs.values():
+            if isinstance(own.store, S3PgStore):
+                own.store.close()
+
     def table(self, table: str) -> DeltaTable | None:
         """The table at its newest version, or None before its first commit."""
         dt = self._open.get(table)

@@ -183,6 +183,11 @@ class S3PgStore:
             self._pg = con
         return self._pg
 
+    def close(self) -> None:
+        if self._pg is not None:
+            self._pg.close()
+            self._pg = None
+
     def exists(self, name: str) -> bool:
         from botocore.exceptions import ClientError
 

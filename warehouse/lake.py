@@ -109,12 +109,15 @@ class Lake:
     delta: DeltaTables | None = field(default=None, compare=False)
 
     @classmethod
-    def from_settings(cls, root: Path, fmt: str = "parquet", uri: str = "", **options: str) -> Lake:
+    def from_settings(
+        cls, root: Path, fmt: str = "parquet", uri: str = "", catalog_url: str = "", **options: str
+    ) -> Lake:
         if fmt != "delta":
             return cls(root)
         from warehouse.delta import DeltaTables
 
-        return cls(root, DeltaTables(uri or str(root), {k: v for k, v in options.items() if v}))
+        storage = {k: v for k, v in options.items() if v}
+        return cls(root, DeltaTables(uri or str(root), storage, catalog_url=catalog_url))
 
     def is_delta(self, table: str) -> bool:
         return self.delta is not None and table in (READINGS, QUARANTINE)

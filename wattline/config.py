@@ -137,6 +137,10 @@ class LakeSettings:
     s3_endpoint: str = ""
     s3_region: str = ""
     s3_allow_http: bool = False
+    # With an s3:// uri: "postgresql://user@host/db" makes PostgreSQL order the commits
+    # (for stores without conditional PUT; warehouse/delta_store.py). Empty: the store's
+    # conditional PUT does (delta-rs, `conditional_put = "etag"`).
+    catalog_url: str = ""
 
     def open(self) -> Lake:
         options = {}
@@ -148,7 +152,11 @@ class LakeSettings:
                 # commits by conditional PUT: safe for many writers without a lock service
                 "conditional_put": "etag",
             }
-        return Lake.from_settings(self.root, self.format, self.uri, **options)
+        if self.catalog_url:
+            options.pop("conditional_put")  # every commit goes through PostgreSQL
+        return Lake.from_settings(
+            self.root, self.format, self.uri, catalog_url=self.catalog_url, **options
+        )
 
 
 @dataclass(frozen=True)
@@ -172,6 +180,11 @@ class Settings:
         _require(
             not self.lake.uri or self.lake.format == "delta",
             'lake.uri needs lake.format = "delta"',
+        )
+        _require(
+            not self.lake.catalog_url
+            or (self.lake.uri.startswith("s3://") and self.lake.catalog_url.startswith("postgres")),
+            'lake.catalog_url ("postgresql://...") needs an s3:// lake.uri',
         )
         _require(1 <= m.port <= 65535, "mqtt.port must be 1..65535")
         _require(m.qos in (0, 1), "mqtt.qos must be 0 or 1 (1 for the no-loss guarantee)")

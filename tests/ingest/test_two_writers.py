@@ -5,59 +5,36 @@ mid-stream and restarted: landed = published = distinct."""
 from __future__ import annotations
 
 import re
-import socket
 import threading
 import time
-from collections.abc import Iterator
 from dataclasses import replace
 from pathlib import Path
 
 import polars as pl
 import pytest
+from deltalake import DeltaTable
 
-from tests.conftest import ConsumerProcess, Publisher, settings_for, write_toml
+from tests.conftest import BUCKET, ConsumerProcess, Publisher, settings_for, write_toml
 from tests.ingest.test_crash import _paced, stream
 from wattline.broker import Broker
 
 pytestmark = [pytest.mark.broker, pytest.mark.slow]
 
-BUCKET = "energy-lake"
 
-
-@pytest.fixture
-def s3_endpoint(monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
-    moto_server = pytest.importorskip("moto.server")
-    boto3 = pytest.importorskip("boto3")
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    server = moto_server.ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
-    server.start()
-    endpoint = f"http://127.0.0.1:{port}"
-    for key, value in {
-        "AWS_ACCESS_KEY_ID": "wattline-test",
-        "AWS_SECRET_ACCESS_KEY": "wattline-test",
-        "AWS_REGION": "us-east-1",
-    }.items():
-        monkeypatch.setenv(key, value)  # the consumers inherit them
-    boto3.client("s3", endpoint_url=endpoint, region_name="us-east-1").create_bucket(Bucket=BUCKET)
-    try:
-        yield endpoint
-    finally:
-        server.stop()
-
-
-def landed_s3(uri: str, endpoint: str, site: str) -> tuple[int, int]:
-    from deltalake import DeltaTable
-    from deltalake.exceptions import TableNotFoundError
-
-    options = {
+def _options(endpoint: str) -> dict[str, str]:
+    return {
         "AWS_ENDPOINT_URL": endpoint,
         "AWS_ALLOW_HTTP": "true",
         "AWS_REGION": "us-east-1",
         "AWS_ACCESS_KEY_ID": "wattline-test",
         "AWS_SECRET_ACCESS_KEY": "wattline-test",
     }
+
+
+def landed_s3(uri: str, endpoint: str, site: str) -> tuple[int, int]:
+    from deltalake.exceptions import TableNotFoundError
+
+    options = _options(endpoint)
     try:
         table = DeltaTable(f"{uri}/delta/readings", storage_options=options)
     except TableNotFoundError:
@@ -68,12 +45,28 @@ def landed_s3(uri: str, endpoint: str, site: str) -> tuple[int, int]:
     return mine.height, mine.select("device_id", "ts").n_unique()
 
 
+@pytest.mark.parametrize("commits", ["s3-conditional-put", "postgresql"])
 def test_two_writers_on_s3_one_killed_lose_and_duplicate_nothing(
-    broker: Broker, site: str, tmp_path: Path, s3_endpoint: str
+    broker: Broker,
+    site: str,
+    tmp_path: Path,
+    s3_endpoint: str,
+    commits: str,
+    request: pytest.FixtureRequest,
 ) -> None:
+    """`postgresql`: the scale-out set-up of issue 15, PostgreSQL ordering the commits
+    (lake.catalog_url) and S3 holding the tables; `s3-conditional-put`: S3 alone."""
     uri = f"s3://{BUCKET}/wattline"
+    catalog_url = request.getfixturevalue("pg_url") if commits == "postgresql" else ""
     base = settings_for(broker, tmp_path, site)
-    lake = replace(base.lake, format="delta", uri=uri, s3_endpoint=s3_endpoint, s3_allow_http=True)
+    lake = replace(
+        base.lake,
+        format="delta",
+        uri=uri,
+        s3_endpoint=s3_endpoint,
+        s3_allow_http=True,
+        catalog_url=catalog_url,
+    )
     configs = []
     for host in ("host1", "host2"):
         mqtt = replace(
@@ -109,3 +102,15 @@ def test_two_writers_on_s3_one_killed_lose_and_duplicate_nothing(
     for log in logs:
         assert re.search(r"batch=\d+ .*landed=[1-9]", log.read_text()), log.read_text()[-2000:]
     assert not list(tmp_path.glob("lake/delta")), "nothing went to the local disk"
+    if catalog_url:  # every version went through PostgreSQL, each exactly once, complete
+        import psycopg
+
+        with psycopg.connect(catalog_url) as con:
+            rows = con.execute(
+                "SELECT version, complete FROM wattline_delta_commits"
+                " WHERE table_uri = %s ORDER BY version",
+                (f"{uri}/delta/readings",),
+            ).fetchall()
+        newest = DeltaTable(f"{uri}/delta/readings", storage_options=_options(s3_endpoint))
+        assert [v for v, _ in rows] == list(range(newest.version() + 1))
+        assert all(done for _, done in rows)
