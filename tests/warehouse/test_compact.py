@@ -3,6 +3,7 @@ running at the same time: nothing lost, nothing counted twice, first landing win
 
 from __future__ import annotations
 
+import itertools
 import os
 import re
 import threading
@@ -273,7 +274,8 @@ def test_writers_and_readers_during_repeated_compaction_lose_and_double_nothing(
     # Every successful count is exact (no file counted twice) and never goes backwards.
     assert seen, "no reader query succeeded"
     assert all(n == d for n, d in seen)
-    assert [n for n, _ in seen] == sorted(n for n, _ in seen)
+    drops = [(a, b) for (a, _), (b, _) in itertools.pairwise(seen) if b < a]
+    assert not drops, (drops[:10], compactions)
     assert all("No such file" in f for f in failures)
     print(f"compactions={compactions} late_files={late} reads={len(seen)} failed={len(failures)}")
 
