@@ -36,6 +36,8 @@ from typing import Any, Protocol
 
 import polars as pl
 
+from warehouse.lake import fsync_dir as fsync  # opens read-only and fsyncs: files too
+
 LOG: str = "_delta_log"
 
 
@@ -289,11 +291,3 @@ class S3PgStore:
         for i in range(0, len(names), 1000):
             objects = [{"Key": self.key(n)} for n in names[i : i + 1000]]
             self.s3.delete_objects(Bucket=self.bucket, Delete={"Objects": objects})
-
-
-def fsync(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
