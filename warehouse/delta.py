@@ -80,7 +80,7 @@ class DeltaTables:
     _open: dict[str, DeltaTable] = field(default_factory=dict, repr=False)
     _uses: dict[str, int] = field(default_factory=dict, repr=False)
     _logs: dict[str, LocalLog] = field(default_factory=dict, repr=False)
-    own_commits: bool = True  # False: every commit through delta-rs (the bench's baseline)
+    own_commits: bool = True  # False: every commit through delta-rs (tests compare the two)
     # postgresql://...: on object storage, PostgreSQL orders the commits (delta_store.py)
     catalog_url: str = ""
 
