@@ -29,7 +29,6 @@ from __future__ import annotations
 import json
 import logging
 import math
-import os
 import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -39,9 +38,9 @@ from typing import TYPE_CHECKING, Any, Final
 
 import polars as pl
 
-from warehouse.delta_log import Added, Conflict, LocalLog, Unsupported
+from warehouse.delta_log import Added, Conflict, OwnLog, Unsupported
 from warehouse.delta_store import FileStore, S3PgStore
-from warehouse.lake import LakeError
+from warehouse.lake import LakeError, fsync_dir  # fsync_dir opens read-only: files too
 
 if TYPE_CHECKING:
     from deltalake import DeltaTable
@@ -79,7 +78,7 @@ class DeltaTables:
     storage_options: dict[str, str] = field(default_factory=dict)
     _open: dict[str, DeltaTable] = field(default_factory=dict, repr=False)
     _uses: dict[str, int] = field(default_factory=dict, repr=False)
-    _logs: dict[str, LocalLog] = field(default_factory=dict, repr=False)
+    _logs: dict[str, OwnLog] = field(default_factory=dict, repr=False)
     own_commits: bool = True  # False: every commit through delta-rs (tests compare the two)
     # postgresql://...: on object storage, PostgreSQL orders the commits (delta_store.py)
     catalog_url: str = ""
@@ -108,19 +107,22 @@ class DeltaTables:
             return str(Path(base.removeprefix("file://")).resolve() / DELTA_DIR / table)
         return f"{base}/{DELTA_DIR}/{table}"
 
-    def log(self, table: str) -> LocalLog | None:
+    def log(self, table: str) -> OwnLog | None:
         """Wattline's own committer for `table` once the table exists (see `own`)."""
         if not self.own:
             return None
-        local = self._logs.get(table)
-        if local is None:
+        own = self._committer(table)
+        return own if own.exists() else None
+
+    def _committer(self, table: str) -> OwnLog:
+        own = self._logs.get(table)
+        if own is None:
             if self.local:
-                local = LocalLog(FileStore(Path(self.uri(table))), DATE)
+                store: FileStore | S3PgStore = FileStore(Path(self.uri(table)))
             else:
                 store = S3PgStore(self.uri(table), self.storage_options, self.catalog_url)
-                local = LocalLog(store, DATE)
-            self._logs[table] = local
-        return local if local.exists() else None
+            own = self._logs[table] = OwnLog(store, DATE)
+        return own
 
     def close(self) -> None:
         """Close the PostgreSQL connections of coordinated tables."""
@@ -161,12 +163,12 @@ class DeltaTables:
         """
         if frame.is_empty():
             return None
-        local = self.log(table)
-        if local is None and self.own:
-            local = self._create(table, frame, date_col)
-        if local is not None:
+        own = self.log(table)
+        if own is None and self.own:
+            own = self._create(table, frame, date_col)
+        if own is not None:
             try:
-                return self._append_own(local, frame, date_col, writer, batch)
+                return self._append_own(own, frame, date_col, writer, batch)
             except (Unsupported, Conflict) as exc:
                 log.warning("append to %s through delta-rs: %s", table, exc)
         data = frame.with_columns(pl.col(date_col).dt.date().alias(DATE)).to_arrow()
@@ -209,18 +211,17 @@ class DeltaTables:
 
     def wait_checkpoint(self, table: str) -> None:
         """Let a checkpoint started by this process's last commit finish."""
-        local = self._logs.get(table)
-        if local is not None:
-            local.wait_checkpoint()
+        own = self._logs.get(table)
+        if own is not None:
+            own.wait_checkpoint()
 
-    def _create(self, table: str, frame: pl.DataFrame, date_col: str) -> LocalLog | None:
+    def _create(self, table: str, frame: pl.DataFrame, date_col: str) -> OwnLog | None:
         """Version 0 through delta-rs with the schema only (protocol and metadata): the
         data then goes the own way, without delta-rs holding a big first batch (measured:
         a 2.9 M-row first append took 1.8 GB through delta-rs). A coordinated table's
         version 0 is written by Wattline too: every commit of it goes through PostgreSQL."""
         if self.coordinated:
-            self.log(table)  # makes the committer
-            own = self._logs[table]
+            own = self._committer(table)
             if not own.exists():
                 own.create(frame, date_col, {"operation": "CREATE TABLE", "wattline.op": "create"})
             return self.log(table)
@@ -240,9 +241,9 @@ class DeltaTables:
         return self.log(table)
 
     def _append_own(
-        self, local: LocalLog, frame: pl.DataFrame, date_col: str, writer: str, batch: int
+        self, own: OwnLog, frame: pl.DataFrame, date_col: str, writer: str, batch: int
     ) -> int:
-        added = local.write_files(frame, date_col)
+        added = own.write_files(frame, date_col)
         info = {
             "operation": "WRITE",
             "operationParameters": {"mode": "Append", "partitionBy": json.dumps([DATE])},
@@ -251,11 +252,11 @@ class DeltaTables:
             "wattline.batch": str(batch),
             "wattline.commit": uuid.uuid4().hex,
         }
-        return local.commit(info, added)
+        return own.commit(info, added)
 
     def _replace_own(
         self,
-        local: LocalLog,
+        own: OwnLog,
         files: list[DataFile],
         frame: pl.DataFrame | None,
         info: Mapping[str, object],
@@ -270,19 +271,17 @@ class DeltaTables:
             raise Conflict("files listed without their version")
         added: list[Added] = []
         if frame is not None and not frame.is_empty():
-            added = local.write_files(frame, DATE)
-        return local.commit(
-            info, added, [(f.path, f.day, f.size) for f in files], read_version=read
-        )
+            added = own.write_files(frame, DATE)
+        return own.commit(info, added, [(f.path, f.day, f.size) for f in files], read_version=read)
 
     def files(self, table: str) -> list[DataFile]:
         """Every file of the newest version: what a reader of that version reads."""
-        local = self.log(table)
-        if local is None and self.own:
+        own = self.log(table)
+        if own is None and self.own:
             return []  # no table yet (and no deltalake import to learn that: 17 MB)
-        if local is not None:
+        if own is not None:
             try:
-                version, live = local.snapshot()
+                version, live = own.snapshot()
             except Unsupported as exc:
                 log.info("listing %s through delta-rs: %s", table, exc)
             else:
@@ -320,13 +319,13 @@ class DeltaTables:
 
     def compact_day(self, table: str, day: date, files: list[DataFile] | None = None) -> int:
         """Merge a day's files (Delta OPTIMIZE); returns files removed."""
-        local = self.log(table)
-        if local is not None and files and len(files) > 1:
+        own = self.log(table)
+        if own is not None and files and len(files) > 1:
             merged = pl.read_parquet(
                 [f.uri for f in sorted(files, key=lambda f: f.mtime_ms)], hive_partitioning=False
             ).drop(DATE, strict=False)
             info = {"operation": "OPTIMIZE", "operationParameters": {}, "isBlindAppend": False}
-            self._replace_own(local, files, merged.with_columns(pl.lit(day).alias(DATE)), info)
+            self._replace_own(own, files, merged.with_columns(pl.lit(day).alias(DATE)), info)
             return len(files)
         dt = self.table(table)
         if dt is None:
@@ -343,8 +342,8 @@ class DeltaTables:
         self, table: str, day: date, frame: pl.DataFrame, files: list[DataFile] | None = None
     ) -> None:
         """Replace a settled day (`files`, all of it) with `frame` in one version."""
-        local = self.log(table)
-        if local is not None and files:
+        own = self.log(table)
+        if own is not None and files:
             predicate = f"{DATE} = '{day.isoformat()}'"
             info = {
                 "operation": "WRITE",
@@ -352,7 +351,7 @@ class DeltaTables:
                 "isBlindAppend": False,
                 "wattline.op": "dedup",
             }
-            self._replace_own(local, files, frame.with_columns(pl.lit(day).alias(DATE)), info)
+            self._replace_own(own, files, frame.with_columns(pl.lit(day).alias(DATE)), info)
             return
         dt = self.table(table)
         assert dt is not None
@@ -368,25 +367,26 @@ class DeltaTables:
 
     def expire_before(self, table: str, cutoff: date) -> list[date]:
         """Delete whole days before `cutoff` (a metadata-only Delta DELETE); the days gone."""
+        own = self.log(table)
+        if own is not None:
+            old = [f for f in self.files(table) if f.day < cutoff]
+            if old:
+                predicate = f"{DATE} < '{cutoff.isoformat()}'"
+                info = {"operation": "DELETE", "operationParameters": {"predicate": predicate}}
+                self._replace_own(own, old, None, info)
+            return sorted({f.day for f in old})
         dt = self.table(table)
-        old = [f for f in self.files(table) if f.day < cutoff] if dt else []
-        days = sorted({f.day for f in old})
-        local = self.log(table)
-        if local is not None and old:
-            predicate = f"{DATE} < '{cutoff.isoformat()}'"
-            info = {"operation": "DELETE", "operationParameters": {"predicate": predicate}}
-            self._replace_own(local, old, None, info)
-            return days
+        days = sorted({f.day for f in self.files(table) if f.day < cutoff}) if dt else []
         if dt is not None and days:
             dt.delete(f"{DATE} < '{cutoff.isoformat()}'")
         return days
 
     def vacuum(self, table: str, grace_s: float) -> int:
         """Delete files no version newer than `grace_s` ago reads (rounded up to hours)."""
-        local = self.log(table)
-        if local is not None and isinstance(local.store, S3PgStore):
-            doomed = local.vacuum(grace_s, local.store.list_data)
-            local.store.delete(doomed)
+        own = self.log(table)
+        if own is not None and isinstance(own.store, S3PgStore):
+            doomed = own.vacuum(grace_s, own.store.list_data())
+            own.store.delete(doomed)
             return len(doomed)
         dt = self.table(table)
         if dt is None:
@@ -439,7 +439,7 @@ class DeltaTables:
                 log_dir.parent.parent,
             ):
                 if path.exists():
-                    _fsync(path, os.O_RDONLY)
+                    fsync_dir(path)
 
     def _fsync_version(self, table: str, version: int) -> None:
         base = Path(self.uri(table))
@@ -449,11 +449,11 @@ class DeltaTables:
             add = json.loads(line).get("add")
             if add:
                 path = base / add["path"]
-                _fsync(path, os.O_RDONLY)
+                fsync_dir(path)
                 dirs.add(path.parent)
-        _fsync(commit, os.O_RDONLY)
+        fsync_dir(commit)
         for d in dirs:
-            _fsync(d, os.O_RDONLY)
+            fsync_dir(d)
 
 
 def _writer_props() -> Any:
@@ -478,14 +478,6 @@ def write_deltalake(*args: Any, **kwargs: Any) -> None:
     from deltalake import write_deltalake as write
 
     write(*args, **kwargs)
-
-
-def _fsync(path: Path, flags: int) -> None:
-    fd = os.open(path, flags)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
 
 
 def settled(files: list[DataFile], now: float, settle_s: float) -> list[DataFile]:

@@ -1,4 +1,4 @@
-"""Delta commits written by Wattline itself, on a local disk: appends and file replacements.
+"""Delta commits written by Wattline itself: appends and file replacements.
 
 Why: through delta-rs a 2,000-row append costs 15-30 ms, most of it spent replaying and
 re-validating the table's snapshot before the commit (it grows with the live files),
@@ -6,15 +6,14 @@ and delta-rs's overwrite of one day loses every race against an append to any ot
 day. A Wattline batch is a *blind append* (it reads nothing), and compaction replaces
 files it names; both are simple in the Delta protocol
 (https://github.com/delta-io/delta/blob/master/PROTOCOL.md, "Delta Log Entries",
-"Optimistic concurrency"), so on a local disk they are written here:
+"Optimistic concurrency"), so they are written here:
 
 1. the data files are written (zstd Parquet, the table's schema minus the partition
-   column, hive layout ``date=YYYY-MM-DD/``) and fsynced;
-2. the commit (``commitInfo`` plus ``add``/``remove`` actions, one JSON object a line) is
-   written to a temporary file in ``_delta_log`` and fsynced;
-3. it becomes version *v* by ``link(2)`` to ``{v:020d}.json``: put-if-absent, the same
-   mutual exclusion delta-rs uses on a local disk. If *v* exists, another writer won it:
-   its actions are checked and the commit moves on to *v + 1*.
+   column, hive layout ``date=YYYY-MM-DD/``) and made durable;
+2. the commit (``commitInfo`` plus ``add``/``remove`` actions, one JSON object a line)
+   becomes version *v* by a put-if-absent of ``{v:020d}.json`` (warehouse/delta_store.py:
+   ``link(2)`` on a local disk, a PostgreSQL claim on S3). If *v* exists, another writer
+   won it: its actions are checked and the commit moves on to *v + 1*.
 
 Conflicts (checked on every version committed since the snapshot the operation read):
 a ``metaData`` or ``protocol`` action (schema or feature change) stops any commit; a
@@ -24,8 +23,8 @@ never wait for compaction and compaction never starves behind appends.
 
 Readers are unchanged: delta-rs, polars and DuckDB read these versions like any other.
 Every ``CHECKPOINT_EVERY`` versions the writer of that version asks delta-rs for a
-checkpoint, so opening the table stays cheap. On object storage Wattline commits
-through delta-rs (warehouse/delta.py), whose conditional PUT does step 3 there.
+checkpoint, so opening the table stays cheap. On S3 without PostgreSQL Wattline commits
+through delta-rs (warehouse/delta.py), whose conditional PUT does step 2 there.
 """
 
 from __future__ import annotations
@@ -36,7 +35,7 @@ import math
 import threading
 import time
 import uuid
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import Any, Final
@@ -98,22 +97,24 @@ class LiveFile:
 
 
 @dataclass
-class LocalLog:
-    """One Delta table's log on a local disk, committed to by this process."""
+class OwnLog:
+    """One Delta table's log, read and committed to by this process (through `store`)."""
 
     store: Store
     partition: str
     _columns: dict[str, pl.DataType] | None = field(default=None, repr=False)
     _next: int = field(default=0, repr=False)
     _checkpointing: threading.Thread | None = field(default=None, repr=False)
-    tombstones: dict[str, int] = field(default_factory=dict, repr=False)  # path -> removed ms
+    _exists: bool = field(default=False, repr=False)
 
     @property
     def log_dir(self) -> str:
         return f"{self.store.uri}/{LOG}"
 
     def exists(self) -> bool:
-        return self.store.exists(commit_name(0))
+        """Whether version 0 is there (once seen, not asked again: a table stays)."""
+        self._exists = self._exists or self.store.exists(commit_name(0))
+        return self._exists
 
     def has(self, version: int) -> bool:
         return self.store.exists(commit_name(version))
@@ -133,7 +134,12 @@ class LocalLog:
         return version
 
     def snapshot(self) -> tuple[int, list[LiveFile]]:
-        """The newest version and its live files, by the protocol's log replay.
+        """The newest version and its live files, by the protocol's log replay."""
+        version, live, _ = self._replay()
+        return version, live
+
+    def _replay(self) -> tuple[int, list[LiveFile], dict[str, int]]:
+        """The newest version, its live files, and the removed ones (path -> removed ms).
 
         The last checkpoint's ``add`` rows, then every commit after it in order (an
         ``add`` makes a path live, a ``remove`` ends it). Read with polars alone: opening
@@ -170,10 +176,7 @@ class LocalLog:
                 live[path] = self._live(path, size, mtime, stats)
         while (text := self.store.read_text(commit_name(version + 1))) is not None:
             version += 1
-            for line in text.splitlines():
-                if not line.strip():
-                    continue
-                action = json.loads(line)
+            for action in _actions(text):
                 if add := action.get("add"):
                     if add.get("deletionVector"):
                         raise Unsupported(f"{self.log_dir}: deletion vectors")
@@ -187,8 +190,8 @@ class LocalLog:
                     _readable(proto, self.log_dir)
         if version < 0:
             raise Unsupported(f"{self.log_dir}: no version")
-        self.tombstones = {p: ms for p, ms in tombstones.items() if p not in live}
-        return version, list(live.values())
+        removed = {p: ms for p, ms in tombstones.items() if p not in live}
+        return version, list(live.values()), removed
 
     def _live(self, path: str, size: int, mtime_ms: int, stats: str | None) -> LiveFile:
         prefix = f"{self.partition}="
@@ -334,10 +337,7 @@ class LocalLog:
         text = self.store.read_text(commit_name(version))
         if text is None:
             raise Conflict(f"version {version} is taken but not readable yet")
-        for line in text.splitlines():
-            if not line.strip():
-                continue
-            action = json.loads(line)
+        for action in _actions(text):
             if "metaData" in action or "protocol" in action:
                 self._columns = None  # the next commit reads the schema again
                 self._next = version + 1
@@ -378,17 +378,18 @@ class LocalLog:
         self.store.commit_written()
         return made
 
-    def vacuum(self, grace_s: float, list_data: Callable[[], list[tuple[str, float]]]) -> list[str]:
-        """The files no version of the last `grace_s` seconds reads: removed longer ago
-        than that, or never committed and older than that. Returns them (to delete)."""
-        _, live = self.snapshot()
+    def vacuum(self, grace_s: float, stored: list[tuple[str, float]]) -> list[str]:
+        """Of the `stored` data files (name, last-modified epoch s), those no version of
+        the last `grace_s` seconds reads: removed longer ago than that, or never committed
+        and older than that. Returns them (to delete)."""
+        _, live, tombstones = self._replay()
         keep = {f.path for f in live}
         cutoff_s = time.time() - grace_s
         doomed = []
-        for name, mtime_s in list_data():
+        for name, mtime_s in stored:
             if name in keep:
                 continue
-            gone_s = self.tombstones[name] / 1000 if name in self.tombstones else mtime_s
+            gone_s = tombstones[name] / 1000 if name in tombstones else mtime_s
             if gone_s < cutoff_s and mtime_s < cutoff_s:
                 doomed.append(name)
         return doomed
@@ -424,6 +425,13 @@ class LocalLog:
             return
         seconds = time.perf_counter() - started
         log.debug("checkpoint %s at %d in %.3fs", self.store.uri, version, seconds)
+
+
+def _actions(commit: str) -> Iterator[dict[str, Any]]:
+    """The actions of one commit file (newline-delimited JSON)."""
+    for line in commit.splitlines():
+        if line.strip():
+            yield json.loads(line)
 
 
 def _readable(protocol: dict[str, Any], where: str) -> None:
