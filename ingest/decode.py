@@ -1,7 +1,8 @@
 """Decode a batch of MQTT payloads (wire contract v1) into one frame of candidate readings.
 
 Fast path: payload-level checks are vectorised over the batch, then every good
-payload becomes one line of NDJSON and polars parses the whole batch in one call.
+payload becomes one line of NDJSON and pyarrow (or, for batches it refuses, polars)
+parses the whole batch in one call.
 If the batch holds anything the fast path cannot type exactly (malformed JSON, a
 wrong shape, a string where a number belongs, NaN), the whole batch is decoded
 again on the reference path, one `json.loads` per message. Both paths give the
@@ -14,10 +15,15 @@ that is a string of digits is read as epoch milliseconds.
 
 from __future__ import annotations
 
+import io
+import re
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any, Final
 
 import polars as pl
+import pyarrow as pa
+import pyarrow.json as pa_json
 
 from ingest.candidates import CANDIDATE_SCHEMA, MSG_META, REJECT_SCHEMA, Decoded
 from ingest.decode_reference import decode_reference
@@ -157,24 +163,36 @@ _NUMERIC = (
 def _fast(
     ids: list[int], payloads: list[bytes], topic_devices: list[str], text: bytes | None = None
 ) -> Decoded | None:
-    """Parse the batch in one polars call; None when it needs the reference path.
+    """Parse the batch in one call; None when it needs the reference path.
 
-    First with the contract's fixed schema (no inference pass: ~2.5x faster). Polars
-    ignores keys a fixed schema does not name, so that read is only trusted when the
-    number of keys in the text equals the number of values it parsed: any unknown key,
-    duplicate key or explicit null makes them differ and the batch is read again with
-    full schema inference, which sees every key.
+    First pyarrow's reader with a schema of the sampled keys (`_read_exact`): it fails
+    on any key, duplicate or JSON type the contract's types do not allow, so what it
+    returns needs no checking. A batch it refuses is read by polars with the contract's
+    fixed schema, trusted only when the number of keys in the text equals the number of
+    values it parsed (polars ignores keys a fixed schema does not name); otherwise with
+    full schema inference, which sees every key, trusted when keys = values + explicit
+    nulls. Values polars would coerce to strings (`_COERCED`) go to the reference path.
     """
     if not payloads:
         return Decoded(CANDIDATE_SCHEMA.to_frame(), REJECT_SCHEMA.to_frame(), True)
     if text is None:
         text = b"\n".join(payloads)
-    frame = _read_fixed(text, _sample_schema(payloads))
-    if frame is None or frame.height != len(payloads) or _parsed_keys(frame) != _text_keys(text):
+    frame = _read_exact(text, len(payloads), _sample_keys(payloads))
+    if frame is None and _COERCED.search(text):
+        return None
+    if frame is None:
+        frame = _read_fixed(text, _sample_schema(payloads))
+        if frame is not None and (
+            frame.height != len(payloads) or _parsed_keys(frame) != _text_keys(text)
+        ):
+            frame = None
+    if frame is None:
         try:
             frame = pl.read_ndjson(text, infer_schema_length=None)
         except (pl.exceptions.PolarsError, ValueError):
             return None
+        if _parsed_keys(frame) + _null_values(text) != _text_keys(text):
+            return None  # a key given twice (polars keeps the first, the contract the last)
     if frame.height != len(payloads) or not _fast_typable(frame.schema):
         return None
     frame = frame.with_columns(
@@ -182,6 +200,99 @@ def _fast(
     )
     return _frame_to_candidates(frame)
 
+
+# Values polars would turn into strings where the reference path refuses the type: a
+# number or bool as device_id or gateway, a non-integer number as ts.
+_COERCED: Final = re.compile(
+    rb'"(?:device_id|gateway)"\s*:\s*[-0-9tf]|"ts"\s*:\s*-?[0-9]+(?:\.|[eE])'
+)
+
+# ---- the exact read: pyarrow refuses what the contract's types do not allow ---------------
+
+_KEY_RE: Final = re.compile(rb'"([^"\\]*)"\s*:\s*(")?')
+
+
+@dataclass(frozen=True)
+class _Keys:
+    """What a sample of the batch uses: keys of single-reading messages, of batch messages
+    (their readings' keys included), and whether `ts` came quoted."""
+
+    single: frozenset[str]
+    batch: frozenset[str]
+    ts_quoted: bool
+
+
+def _sample_keys(payloads: list[bytes], budget: int = 64 * 1024) -> _Keys | None:
+    """The keys a spread sample of the batch uses, to build the exact read's schema from.
+
+    Only a guess: a key the sample missed, a `ts` of the other kind or a message of the
+    other shape makes that read fail, and the batch goes the polars way. None when the
+    sample holds a key the contract does not name, or both kinds of `ts`.
+    """
+    step = max(1, len(payloads) * max(1, len(payloads[0])) // budget)
+    single: set[str] = set()
+    batch: set[str] = set()
+    quoted: set[bool] = set()
+    for payload in payloads[::step]:
+        found = _KEY_RE.findall(payload)
+        keys = {name.decode() for name, _ in found}
+        if not keys <= FIXED_SCHEMA.keys():
+            return None
+        (batch if "readings" in keys else single).update(keys)
+        quoted.update(bool(quote) for name, quote in found if name == b"ts")
+    if len(quoted) > 1:
+        return None
+    return _Keys(frozenset(single), frozenset(batch), quoted == {True})
+
+
+_ARROW_READ: Final = pa_json.ReadOptions(block_size=1 << 20)
+
+
+def _read_exact(text: bytes, messages: int, keys: _Keys | None) -> pl.DataFrame | None:
+    """Parse with pyarrow and a schema of just the sampled keys, or None.
+
+    pyarrow's reader fails on everything the polars read has to be checked for: a key
+    the schema does not name (at either level), a key given twice in one object, a
+    value of another JSON type (a bool or string where a number belongs, a float
+    `seq`, an integer beyond int64, a number beyond double). So a frame it returns
+    holds exactly the payloads' keys and values; JSON integers in number fields become
+    doubles (as `float()` makes them on the reference path), and `null` reads as absent.
+    One object per line: more or fewer rows than messages is a failure too.
+    """
+    if keys is None:
+        return None
+    ts = pa.field("ts", pa.string() if keys.ts_quoted else pa.int64())
+    reading = [ts if f.name == "ts" else f for f in _ARROW_READING]
+    used = keys.single | keys.batch
+    fields = [f for f in _ARROW_TOP if f.name in used]
+    if keys.batch:
+        inner = [f for f in reading if f.name in keys.batch]
+        fields.append(pa.field("readings", pa.list_(pa.struct(inner))))
+    fields += [f for f in reading if f.name in keys.single]
+    options = pa_json.ParseOptions(
+        explicit_schema=pa.schema(fields), unexpected_field_behavior="error"
+    )
+    try:
+        table = pa_json.read_json(io.BytesIO(text), read_options=_ARROW_READ, parse_options=options)
+    except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
+        return None
+    if table.num_rows != messages:
+        return None
+    frame = pl.from_arrow(table)
+    assert isinstance(frame, pl.DataFrame)
+    return frame
+
+
+_ARROW_TOP: Final = (
+    pa.field("device_id", pa.string()),
+    pa.field("gateway", pa.string()),
+    pa.field("seq", pa.int64()),
+)
+_ARROW_READING: Final = (
+    pa.field("ts", pa.string()),
+    *[pa.field(q, pa.float64()) for q in NUMERIC_QUANTITIES],
+    pa.field("state", pa.string()),
+)
 
 _READING_STRUCT = pl.Struct(
     {"ts": pl.String, **{q: pl.Float64 for q in NUMERIC_QUANTITIES}, "state": pl.String}
@@ -234,6 +345,14 @@ def _text_keys(text: bytes) -> int:
     """Object keys in JSON text: every key ends with `":`; inside a string it would be `\\":`."""
     keys = text.count(b'":')
     return keys - text.count(b'\\":') if b"\\" in text else keys
+
+
+def _null_values(text: bytes) -> int:
+    """Explicit nulls: keys that parse to no value."""
+    return len(_NULL_RE.findall(text))
+
+
+_NULL_RE: Final = re.compile(rb'":\s*null')
 
 
 def _parsed_keys(frame: pl.DataFrame) -> int:
