@@ -71,7 +71,7 @@ def process(batch: Batch, recent: RecentKeys, max_payload_bytes: int, max_future
     ).with_row_index("_row")
     good, bad_rows = split_candidates(candidates, max_future_s)
     good = good.sort("device_id", "ts", maintain_order=True)
-    kept, duplicates = recent.drop_seen(good)
+    kept, duplicates = recent.drop_seen(good, sorted_by_key=True)
     row_rejects = bad_rows.join(candidates.select("_row", "_msg", "_idx"), on="_row")
     rejects = pl.concat(
         [

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import random
 from datetime import UTC, datetime, timedelta
 
 import polars as pl
@@ -43,3 +44,23 @@ def test_the_index_is_bounded_and_forgets_oldest_first() -> None:
     assert len(index) <= 6
     kept, dropped = index.drop_seen(keys("a", [0, 11]))  # 0 was forgotten, 11 is recent
     assert dropped == 1 and kept["ts"].to_list() == [T0]
+
+
+def test_sorted_batches_drop_the_same_repeats_as_the_hash() -> None:
+    """The neighbour comparison for sorted batches keeps the first copy, as unique() does."""
+    rng = random.Random(5)
+    for _ in range(50):
+        rows = [(rng.choice("abc"), rng.randrange(20), rng.random()) for _ in range(60)]
+        frame = pl.DataFrame(
+            {
+                "device_id": [d for d, _, _ in rows],
+                "ts": [T0 + timedelta(seconds=s) for _, s, _ in rows],
+                "power_kw": [v for _, _, v in rows],
+            }
+        ).sort("device_id", "ts", maintain_order=True)
+        index = RecentKeys(capacity=100)
+        index.add(keys("a", [3, 4]))
+        by_hash = index.drop_seen(frame)
+        by_order = index.drop_seen(frame, sorted_by_key=True)
+        assert by_order[1] == by_hash[1] > 0
+        assert by_order[0].equals(by_hash[0])
