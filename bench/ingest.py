@@ -356,6 +356,9 @@ def main() -> None:
     parser.add_argument("--repeat", type=int, default=1, help="runs per shape; medians printed")
     parser.add_argument("--no-latency", action="store_true", help="skip the half-rate run")
     parser.add_argument(
+        "--shapes", default="1,100", help="readings per message, comma-separated (1,100)"
+    )
+    parser.add_argument(
         "--receiver",
         choices=["thread", "process", "both"],
         default="thread",
@@ -376,7 +379,7 @@ def main() -> None:
         f"work dir {work}"
     )
     try:
-        for per_message in (1, 100):
+        for per_message in [int(n) for n in args.shapes.split(",")]:
             messages = args.messages if per_message == 1 else args.messages // 10
             readings = messages * per_message
             receivers = ["thread", "process"] if args.receiver == "both" else [args.receiver]

@@ -273,7 +273,14 @@ def _read_exact(text: bytes, messages: int, keys: _Keys | None) -> pl.DataFrame 
         explicit_schema=pa.schema(fields), unexpected_field_behavior="error"
     )
     try:
-        table = pa_json.read_json(io.BytesIO(text), read_options=_ARROW_READ, parse_options=options)
+        table = pa_json.read_json(
+            io.BytesIO(text),
+            read_options=_ARROW_READ,
+            parse_options=options,
+            # malloc gives the parse buffers back; pyarrow's default mimalloc pool kept
+            # ~50 MB more resident per consumer (measured with 8 MiB batches)
+            memory_pool=pa.system_memory_pool(),
+        )
     except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
         return None
     if table.num_rows != messages:
