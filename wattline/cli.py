@@ -19,8 +19,9 @@ Handler = Callable[[argparse.Namespace, Settings], int]
 
 
 def _consume(args: argparse.Namespace, settings: Settings) -> int:
-    from ingest.consumer import Consumer
+    from ingest.consumer import Consumer, limit_malloc_arenas
 
+    limit_malloc_arenas()
     consumer = Consumer(settings)
     consumer.install_signal_handlers()
     return consumer.run()

@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
 import threading
 import time
 from pathlib import Path
@@ -92,3 +95,17 @@ def test_a_burst_of_256_kib_messages_stays_under_the_byte_bound(
     ).fetchall()[0]
     con.close()
     assert count == distinct == readings
+
+
+def test_consume_caps_malloc_arenas_unless_told_otherwise() -> None:
+    """`wattline consume` caps glibc's arenas (RSS); an explicit MALLOC_ARENA_MAX wins."""
+    code = (
+        "import os; from ingest.consumer import limit_malloc_arenas as f; "
+        "print(f(), os.environ.get('MALLOC_ARENA_MAX'))"
+    )
+    env = {k: v for k, v in os.environ.items() if k != "MALLOC_ARENA_MAX"}
+    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True)
+    assert out.stdout.split() == ["True", "2"], out.stderr
+    env["MALLOC_ARENA_MAX"] = "4"
+    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True)
+    assert out.stdout.split() == ["False", "4"], out.stderr
