@@ -35,10 +35,12 @@ paho retries with backoff. The password never appears in a log line or error tex
 from __future__ import annotations
 
 import logging
+import struct
 import threading
 import time
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from typing import Final
 
 import paho.mqtt.client as paho
 from paho.mqtt.enums import CallbackAPIVersion
@@ -56,6 +58,12 @@ from wattline.config import (
 )
 
 log = logging.getLogger(__name__)
+
+
+# PUBACK without reason code or properties (MQTT 3.1.1 3.4; 5.0 3.4.2.1 allows it for
+# success): fixed header 0x40, remaining length 2, then the packet identifier.
+_PUBACK: Final = struct.Struct("!HH")
+_PUBACK_HEADER: Final = (paho.PUBACK << 8) | 2
 
 
 class MqttError(Exception):
@@ -248,14 +256,27 @@ class Subscriber:
         self._client.publish(topic, payload, qos=qos)
 
     def ack_through(self, acks: list[tuple[int, int, int]]) -> int:
-        """Ack in arrival order the messages that came on the current connection."""
+        """Ack in arrival order the messages that came on the current connection.
+
+        A batch's QoS 1 acks go out as one write: paho's `ack()` queues one packet per
+        message and wakes its loop with a byte on a socket pair each time, so 20,000
+        acks cost 40,000 system calls; here they are one PUBACK run (4 bytes each, the
+        same bytes `ack()` sends, in the same order) queued as a single packet.
+        """
         current = self.generation
-        sent = 0
+        mids = [mid for mid, qos, generation in acks if qos == 1 and generation == current]
         for mid, qos, generation in acks:
-            if qos and generation == current:
+            if qos == 2 and generation == current:  # never subscribed at 2; kept exact
                 self._client.ack(mid, qos)
-                sent += 1
-        return sent
+        if mids:
+            queue = getattr(self._client, "_packet_queue", None)
+            if queue is None:  # a paho without it: one ack per message
+                for mid in mids:
+                    self._client.ack(mid, 1)
+            else:
+                run = b"".join([_PUBACK.pack(_PUBACK_HEADER, mid) for mid in mids])
+                queue(paho.PUBACK, run, 0, 1)
+        return len(mids) + sum(1 for _, qos, g in acks if qos == 2 and g == current)
 
     def _on_connect(
         self,

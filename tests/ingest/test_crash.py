@@ -224,3 +224,29 @@ def test_a_restart_after_compaction_merged_the_unacked_file_still_drops_redelive
     assert landed(settings.lake.root, site) == (4000, 4000)
     stopped = re.findall(r"consumer stopped .* duplicates=(\d+)", log.read_text())
     assert stopped and int(stopped[-1]) > 0, "the redelivered readings were recognised"
+
+
+@pytest.mark.parametrize("fmt", ["parquet", "parquet+process"])
+def test_acked_messages_are_not_redelivered_to_the_next_run(
+    broker: Broker, site: str, tmp_path: Path, fmt: str
+) -> None:
+    """The acks of a batch (one PUBACK run per batch) reach the broker: after a graceful
+    stop and a SIGKILL of the next run, nothing landed before comes back as a duplicate."""
+    settings = with_format(settings_for(broker, tmp_path, site), fmt)
+    config = write_toml(settings, tmp_path / "wattline.toml")
+    log = tmp_path / "consumer.log"
+    consumer = ConsumerProcess(config, log)
+    consumer.wait_connected()
+    publisher = Publisher(broker)
+    publisher.publish_many(stream(site, messages=3000, per_message=1))
+    assert wait_landed(settings.lake.root, site, 3000) == (3000, 3000)
+    assert consumer.terminate() == 0
+    consumer = ConsumerProcess(config, log)  # the same session: unacked ones would come
+    consumer.wait_connected()
+    publisher.publish_many(stream(site, messages=3100, per_message=1)[3000:])
+    publisher.close()
+    assert wait_landed(settings.lake.root, site, 3100) == (3100, 3100)
+    time.sleep(1.5)  # a redelivery would arrive with the session, before the new ones
+    assert consumer.terminate() == 0
+    runs = re.findall(r"consumer stopped messages=(\d+) .* duplicates=(\d+)", log.read_text())
+    assert [tuple(map(int, r)) for r in runs] == [(3000, 0), (100, 0)]
