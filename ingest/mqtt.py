@@ -40,10 +40,10 @@ import threading
 import time
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Final
+from typing import Any, Final
 
 import paho.mqtt.client as paho
-from paho.mqtt.enums import CallbackAPIVersion
+from paho.mqtt.enums import CallbackAPIVersion, MQTTErrorCode
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 from paho.mqtt.reasoncodes import ReasonCode
@@ -187,6 +187,71 @@ class Inbox:
             self._cond.notify_all()
 
 
+class _BufferedSocket:
+    """A socket whose reads come from one large `recv`, for paho's small ones.
+
+    paho reads each packet's first byte, then its length one byte at a time, then the
+    rest: three to five system calls a message. This answers them from a 256 KiB read
+    and says how much it holds through `pending()`, which paho's loop already asks of
+    TLS sockets before it waits in select(). Everything else goes to the socket.
+    """
+
+    __slots__ = ("_buf", "_pos", "_sock")
+
+    def __init__(self, sock: Any) -> None:
+        self._sock = sock
+        self._buf = b""
+        self._pos = 0
+
+    def recv(self, size: int) -> bytes:
+        buf, pos = self._buf, self._pos
+        if pos >= len(buf):
+            buf = bytes(self._sock.recv(max(size, _RECV_BYTES)))  # BlockingIOError passes up
+            if not buf:
+                return buf  # the peer closed
+            self._buf, pos = buf, 0
+        end = min(pos + size, len(buf))
+        self._pos = end
+        return buf if pos == 0 and end == len(buf) else buf[pos:end]
+
+    def pending(self) -> int:
+        inner = self._sock.pending() if hasattr(self._sock, "pending") else 0
+        return len(self._buf) - self._pos + inner
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._sock, name)
+
+
+_RECV_BYTES: Final = 256 * 1024
+_PACKETS_PER_READ: Final = 1000
+
+
+class BufferedClient(paho.Client):
+    """paho's client, reading through `_BufferedSocket` and handling every packet the
+    buffer holds per wake-up (paho's own loop handles one, then waits in select again).
+
+    Measured with a bare QoS 1 collector and mosquitto_pub (tests' broker, 2 cores): CPU
+    per one-reading message 37 -> 23 us, per 100-reading message 51 -> 38 us. Uses two
+    of paho's internals (`_create_socket`, `_packet_read`), stable across paho 2.x
+    (pinned below 3); tests/ingest/test_mqtt_buffered.py holds them to it.
+    """
+
+    def _create_socket(self) -> Any:
+        return _BufferedSocket(super()._create_socket())
+
+    def loop_read(self, max_packets: int = 1) -> MQTTErrorCode:
+        for _ in range(_PACKETS_PER_READ):
+            sock: Any = self._sock
+            if sock is None:
+                return MQTTErrorCode.MQTT_ERR_NO_CONN
+            rc = self._packet_read()
+            if rc > 0:
+                return self._loop_rc_handle(rc)
+            if rc == MQTTErrorCode.MQTT_ERR_AGAIN or not sock.pending():
+                break
+        return MQTTErrorCode.MQTT_ERR_SUCCESS
+
+
 class Subscriber:
     """A paho client in a background thread, feeding an `Inbox`."""
 
@@ -201,7 +266,7 @@ class Subscriber:
         self._stopping = False
         self._where = f"{settings.host}:{settings.port}"
         v5 = settings.protocol == "5"
-        self._client = paho.Client(
+        self._client = BufferedClient(
             callback_api_version=CallbackAPIVersion.VERSION2,
             client_id=settings.client_id,
             protocol=paho.MQTTv5 if v5 else paho.MQTTv311,
