@@ -124,7 +124,9 @@ class Consumer:
                 if self.subscriber.refused is not None:
                     raise self.subscriber.refused
                 self.flush(self.inbox.take(self.settings.ingest.flush_interval_s))
-            self.flush(self.inbox.take(0))
+            held = max(1, self.inbox.pending())  # what is held at the stop, batch by batch
+            while held > 0 and (report := self.flush(self.inbox.take(0))) is not None:
+                held -= report.messages
         finally:
             self.subscriber.stop()
             if self.metrics_server is not None:

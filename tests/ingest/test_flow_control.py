@@ -22,7 +22,7 @@ MIB = 1024 * KIB
 
 
 def test_put_waits_at_the_bound_until_a_landed_batch_is_released() -> None:
-    inbox = Inbox(batch_max=1000, batch_max_bytes=100, max_held_bytes=200)
+    inbox = Inbox(batch_max=1000, batch_max_bytes=1000, max_held_bytes=200)
     for mid in range(2):
         inbox.put("t", b"x" * 100, mid, 1, 1)
     first = inbox.take(0)
@@ -50,8 +50,8 @@ def test_a_closed_inbox_never_blocks_reception() -> None:
     inbox = Inbox(batch_max=1000, batch_max_bytes=100, max_held_bytes=200)
     inbox.put("t", b"x" * 300, 0, 1, 1)
     inbox.close()
-    inbox.put("t", b"x" * 300, 1, 1, 1)  # returns: the last flush lands it
-    assert len(inbox.take(0)) == 2
+    inbox.put("t", b"x" * 300, 1, 1, 1)  # returns: the last flushes land it
+    assert [len(inbox.take(0)) for _ in range(3)] == [1, 1, 0]  # one batch's bytes each
 
 
 def _big_message(device: str, first_ts_ms: int, target_bytes: int) -> bytes:
@@ -109,3 +109,20 @@ def test_consume_caps_malloc_arenas_unless_told_otherwise() -> None:
     env["MALLOC_ARENA_MAX"] = "4"
     out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True)
     assert out.stdout.split() == ["False", "4"], out.stderr
+
+
+def test_take_hands_out_at_most_one_batch_and_keeps_the_rest_in_order() -> None:
+    """What piles up while a batch lands is taken in batch-sized slices, in order."""
+    inbox = Inbox(batch_max=5, batch_max_bytes=100, max_held_bytes=10_000)
+    for n in range(12):
+        inbox.put("t", bytes([n]) * 30, mid=n + 1, qos=1, generation=1)
+    slices = [inbox.take(0) for _ in range(3)]
+    assert [len(s) for s in slices] == [4, 4, 4]  # 4 x 30 bytes reach 100
+    assert inbox.pending() == 0
+    assert [mid for s in slices for mid, _, _ in s.acks] == list(range(1, 13))
+    assert [s.nbytes for s in slices[:3]] == [120, 120, 120]
+    assert [p[0] for s in slices for p in s.payloads] == list(range(12))
+    small = Inbox(batch_max=5, batch_max_bytes=10_000, max_held_bytes=10_000)
+    for n in range(7):
+        small.put("t", b"x", mid=n + 1, qos=1, generation=1)
+    assert [len(small.take(0)) for _ in range(2)] == [5, 2]
