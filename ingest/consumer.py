@@ -17,6 +17,7 @@ import signal
 import threading
 import time
 from collections import deque
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import FrameType
@@ -27,9 +28,9 @@ import polars as pl
 from ingest.dedup import RecentKeys
 from ingest.metrics import ConsumerMetrics, MetricsServer
 from ingest.mqtt import Inbox, Received, Subscriber
-from ingest.pipeline import Batch, BatchReport, process
+from ingest.pipeline import Batch, BatchReport, Landing, process
 from ingest.receiver import ProcessReception
-from ingest.sparkplug_ingest import SparkplugIngest
+from ingest.sparkplug_ingest import SparkplugIngest, Translated
 from warehouse.catalog import ensure_catalog
 from warehouse.lake import QUARANTINE, READINGS
 from wattline.config import Settings
@@ -119,15 +120,35 @@ class Consumer:
             self.metrics_server = MetricsServer(self, self.settings.metrics)
             self.metrics_server.start()
         self.subscriber.start()
+        # Two stages: while one batch is written, fsynced and acked in the writer thread,
+        # the next is decoded and validated here. One batch at most waits for the writer,
+        # so acks stay in order. Serial with Sparkplug (its birth state is shared by both
+        # stages) and with the reception process (one pipe carries batches and acks).
+        pipelined = self.sparkplug is None and isinstance(self.inbox, Inbox)
+        writer = ThreadPoolExecutor(1, "wattline-land") if pipelined else None
+        landing: Future[BatchReport] | None = None
         try:
             while not self._stop.is_set():
                 if self.subscriber.refused is not None:
                     raise self.subscriber.refused
-                self.flush(self.inbox.take(self.settings.ingest.flush_interval_s))
+                prepared = self._prepare(self.inbox.take(self.settings.ingest.flush_interval_s))
+                if writer is None:
+                    if prepared is not None:
+                        self._land(prepared)
+                    continue
+                if landing is not None and (prepared is not None or landing.done()):
+                    landing.result()  # the previous batch is durable and acked (or raises)
+                    landing = None
+                if prepared is not None:
+                    landing = writer.submit(self._land, prepared)
+            if landing is not None:
+                landing.result()
             held = max(1, self.inbox.pending())  # what is held at the stop, batch by batch
             while held > 0 and (report := self.flush(self.inbox.take(0))) is not None:
                 held -= report.messages
         finally:
+            if writer is not None:
+                writer.shutdown(wait=True)
             self.subscriber.stop()
             if self.metrics_server is not None:
                 self.metrics_server.stop()
@@ -141,10 +162,15 @@ class Consumer:
         return 0
 
     def flush(self, received: Received) -> BatchReport | None:
+        """Land one batch durably and ack it (both stages, in this thread)."""
+        prepared = self._prepare(received)
+        return None if prepared is None else self._land(prepared)
+
+    def _prepare(self, received: Received) -> _Prepared | None:
+        """Stage 1: decode, validate and deduplicate; the batch gets its number."""
         if not len(received):
             return None
         started = time.perf_counter()
-        self.metrics.in_flight = len(received)
         s = self.settings.ingest
         topics, payloads, stamps = received.topics, received.payloads, received.received_us
         translated = None
@@ -157,18 +183,31 @@ class Consumer:
             )
         batch = Batch(topics, payloads, stamps)
         landing = process(batch, self._recent, s.max_payload_bytes, s.max_future_s)
+        # the next batch is checked against this one before this one is written: if the
+        # write fails the consumer exits, and the index is rebuilt from what is on disk
+        self._recent.add(landing.readings)
         quarantine = landing.quarantine
         if translated is not None and translated.quarantine.height:
             quarantine = pl.concat([quarantine, translated.quarantine])
-        _failpoint("before_write", self._batch_no)
+        number = self._batch_no
+        self._batch_no += 1
+        prepared_s = time.perf_counter() - started
+        return _Prepared(received, landing, quarantine, translated, number, started, prepared_s)
+
+    def _land(self, prepared: _Prepared) -> BatchReport:
+        """Stage 2: write durably, then ack in arrival order, then free the inbox's room."""
+        received, landing, number = prepared.received, prepared.landing, prepared.number
+        written = time.perf_counter()
+        self.metrics.in_flight = len(received)
+        _failpoint("before_write", number)
         self.lake.land(
             (READINGS, landing.readings, "ts"),
-            (QUARANTINE, quarantine, "received_at"),
+            (QUARANTINE, prepared.quarantine, "received_at"),
             writer=self.writer,
-            batch=self._batch_no,
+            batch=number,
         )
-        self._batch_no += 1
-        _failpoint("after_write", self._batch_no - 1)
+        _failpoint("after_write", number)
+        translated = prepared.translated
         if self.sparkplug is not None and translated is not None:
             self.sparkplug.persist()  # births durable before their messages are acked
             for topic, command in translated.commands:
@@ -177,17 +216,17 @@ class Consumer:
                 log.info("sparkplug rebirth requested topic=%s", topic)
         acked = self.subscriber.ack_through(received.acks)
         self.inbox.release(received.nbytes)
-        self._recent.add(landing.readings)
-        seconds = time.perf_counter() - started
+        done = time.perf_counter()
         latency = time.time() - received.received_us[0] / 1e6
         self.totals.add(landing.report, acked, latency)
-        self.metrics.flushed(seconds, landing.quarantine)
+        self.metrics.flushed(done - prepared.started, landing.quarantine)
         self.metrics.in_flight = 0
         r = landing.report
         log.info(
             "batch=%d messages=%d readings=%d landed=%d quarantined=%d duplicates=%d "
-            "acked=%d bytes=%d reception_pauses=%d fast_path=%s seconds=%.3f",
-            self._batch_no - 1,
+            "acked=%d bytes=%d reception_pauses=%d fast_path=%s seconds=%.3f "
+            "(prepare %.3f, write+ack %.3f)",
+            number,
             r.messages,
             r.readings,
             r.landed,
@@ -197,9 +236,24 @@ class Consumer:
             received.nbytes,
             self.inbox.pauses,
             r.fast_path,
-            seconds,
+            done - prepared.started,
+            prepared.prepared_s,
+            done - written,
         )
         return r
+
+
+@dataclass(frozen=True)
+class _Prepared:
+    """A batch between the stages: what to write, what to ack."""
+
+    received: Received
+    landing: Landing
+    quarantine: pl.DataFrame
+    translated: Translated | None
+    number: int
+    started: float
+    prepared_s: float
 
 
 MALLOC_ARENAS: Final = 2
