@@ -1,6 +1,6 @@
 """The consumer: take a batch, land it durably, then ack it. Repeat until told to stop.
 
-    inbox.take() -> pipeline.process() -> lake.write_partitioned() (fsync + rename)
+    inbox.take() -> pipeline.validate() | pipeline.deduplicate() -> lake.land() (fsync + rename)
                  -> subscriber.ack_through() -> dedup index updated
 
 SIGTERM/SIGINT set a flag; the loop lands and acks what it holds, disconnects
@@ -28,7 +28,7 @@ import polars as pl
 from ingest.dedup import RecentKeys
 from ingest.metrics import ConsumerMetrics, MetricsServer
 from ingest.mqtt import Inbox, Received, Subscriber
-from ingest.pipeline import Batch, BatchReport, Landing, process
+from ingest.pipeline import Batch, BatchReport, Validated, deduplicate, validate
 from ingest.receiver import ProcessReception
 from ingest.sparkplug_ingest import SparkplugIngest, Translated
 from warehouse.catalog import ensure_catalog
@@ -167,7 +167,7 @@ class Consumer:
         return None if prepared is None else self._land(prepared)
 
     def _prepare(self, received: Received) -> _Prepared | None:
-        """Stage 1: decode, validate and deduplicate; the batch gets its number."""
+        """Stage 1, no state: decode and validate; the batch gets its number."""
         if not len(received):
             return None
         started = time.perf_counter()
@@ -181,23 +181,21 @@ class Consumer:
                 translated.payloads,
                 translated.received_us,
             )
-        batch = Batch(topics, payloads, stamps)
-        landing = process(batch, self._recent, s.max_payload_bytes, s.max_future_s)
-        # the next batch is checked against this one before this one is written: if the
-        # write fails the consumer exits, and the index is rebuilt from what is on disk
-        self._recent.add(landing.readings)
-        quarantine = landing.quarantine
+        validated = validate(Batch(topics, payloads, stamps), s.max_payload_bytes, s.max_future_s)
+        quarantine = validated.quarantine
         if translated is not None and translated.quarantine.height:
             quarantine = pl.concat([quarantine, translated.quarantine])
         number = self._batch_no
         self._batch_no += 1
         prepared_s = time.perf_counter() - started
-        return _Prepared(received, landing, quarantine, translated, number, started, prepared_s)
+        return _Prepared(received, validated, quarantine, translated, number, started, prepared_s)
 
     def _land(self, prepared: _Prepared) -> BatchReport:
-        """Stage 2: write durably, then ack in arrival order, then free the inbox's room."""
-        received, landing, number = prepared.received, prepared.landing, prepared.number
+        """Stage 2, in batch order: deduplicate against the batches landed before, write
+        durably, ack in arrival order, free the inbox's room, index the landed keys."""
+        received, number = prepared.received, prepared.number
         written = time.perf_counter()
+        landing = deduplicate(prepared.validated, self._recent)
         self.metrics.in_flight = len(received)
         _failpoint("before_write", number)
         self.lake.land(
@@ -216,6 +214,7 @@ class Consumer:
                 log.info("sparkplug rebirth requested topic=%s", topic)
         acked = self.subscriber.ack_through(received.acks)
         self.inbox.release(received.nbytes)
+        self._recent.add(landing.readings)
         done = time.perf_counter()
         latency = time.time() - received.received_us[0] / 1e6
         self.totals.add(landing.report, acked, latency)
@@ -225,7 +224,7 @@ class Consumer:
         log.info(
             "batch=%d messages=%d readings=%d landed=%d quarantined=%d duplicates=%d "
             "acked=%d bytes=%d reception_pauses=%d fast_path=%s seconds=%.3f "
-            "(prepare %.3f, write+ack %.3f)",
+            "(validate %.3f, dedup+write+ack %.3f)",
             number,
             r.messages,
             r.readings,
@@ -248,7 +247,7 @@ class _Prepared:
     """A batch between the stages: what to write, what to ack."""
 
     received: Received
-    landing: Landing
+    validated: Validated
     quarantine: pl.DataFrame
     translated: Translated | None
     number: int

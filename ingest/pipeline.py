@@ -61,6 +61,26 @@ class Landing:
 
 
 def process(batch: Batch, recent: RecentKeys, max_payload_bytes: int, max_future_s: int) -> Landing:
+    """Decode, validate and deduplicate one batch (`validate`, then `deduplicate`)."""
+    return deduplicate(validate(batch, max_payload_bytes, max_future_s), recent)
+
+
+@dataclass(frozen=True)
+class Validated:
+    """A batch decoded and validated: the readings to land before deduplication."""
+
+    good: pl.DataFrame
+    quarantine: pl.DataFrame
+    messages: int
+    messages_quarantined: int
+    readings: int
+    readings_quarantined: int
+    fast_path: bool
+
+
+def validate(batch: Batch, max_payload_bytes: int, max_future_s: int) -> Validated:
+    """Everything that needs no state: the consumer runs it for the next batch while the
+    previous one is deduplicated and written."""
     messages, decoded = decode_batch(batch.topics, batch.payloads, max_payload_bytes)
     messages = messages.with_columns(
         received_at=pl.Series(batch.received_us, dtype=pl.Int64).cast(TS)
@@ -70,8 +90,6 @@ def process(batch: Batch, recent: RecentKeys, max_payload_bytes: int, max_future
         meta, on="_msg", how="left", maintain_order="left"
     ).with_row_index("_row")
     good, bad_rows = split_candidates(candidates, max_future_s)
-    good = good.sort("device_id", "ts", maintain_order=True)
-    kept, duplicates = recent.drop_seen(good, sorted_by_key=True)
     row_rejects = bad_rows.join(candidates.select("_row", "_msg", "_idx"), on="_row")
     rejects = pl.concat(
         [
@@ -79,18 +97,33 @@ def process(batch: Batch, recent: RecentKeys, max_payload_bytes: int, max_future
             row_rejects.select("_msg", "_idx", "reason", "detail").cast(decoded.rejects.schema),
         ]
     )
-    quarantine = _quarantine_rows(rejects, messages)
     msg_rejects = decoded.rejects.filter(pl.col("_idx").is_null()).height
-    report = BatchReport(
+    return Validated(
+        good=good,
+        quarantine=_quarantine_rows(rejects, messages),
         messages=len(batch),
         messages_quarantined=msg_rejects,
         readings=candidates.height + decoded.rejects.height - msg_rejects,
-        landed=kept.height,
         readings_quarantined=rejects.height - msg_rejects,
-        duplicates=duplicates,
         fast_path=decoded.fast_path,
     )
-    return Landing(kept.select(READING_COLUMNS), quarantine, report)
+
+
+def deduplicate(validated: Validated, recent: RecentKeys) -> Landing:
+    """Drop readings landed before or repeated in the batch; batches in landing order."""
+    good = validated.good.sort("device_id", "ts", maintain_order=True)
+    kept, duplicates = recent.drop_seen(good, sorted_by_key=True)
+    v = validated
+    report = BatchReport(
+        messages=v.messages,
+        messages_quarantined=v.messages_quarantined,
+        readings=v.readings,
+        landed=kept.height,
+        readings_quarantined=v.readings_quarantined,
+        duplicates=duplicates,
+        fast_path=v.fast_path,
+    )
+    return Landing(kept.select(READING_COLUMNS), v.quarantine, report)
 
 
 def _quarantine_rows(rejects: pl.DataFrame, messages: pl.DataFrame) -> pl.DataFrame:
