@@ -92,6 +92,9 @@ class Received:
         return len(self.topics)
 
 
+BURST_QUIET_S: Final = 0.05
+
+
 class Inbox:
     """Messages handed over by the network thread, taken in batches by the consumer."""
 
@@ -111,6 +114,8 @@ class Inbox:
         self._cond = threading.Condition()
         self._items = Received()
         self._first_at = 0.0
+        self._last_at = 0.0  # monotonic time of the newest put
+        self._bursting = False  # the last take handed out a full batch
         self._closed = False
 
     def put(self, topic: str, payload: bytes, mid: int, qos: int, generation: int) -> None:
@@ -132,6 +137,7 @@ class Inbox:
             items.payloads.append(payload)
             items.received_us.append(time.time_ns() // 1000)
             items.acks.append((mid, qos, generation))
+            self._last_at = time.monotonic()
             items.nbytes += len(payload)
             self.held_bytes += len(payload)
             self.peak_held_bytes = max(self.peak_held_bytes, self.held_bytes)
@@ -149,6 +155,10 @@ class Inbox:
     def take(self, max_wait_s: float, idle_s: float | None = None) -> Received:
         """Wait until a batch is full, its oldest message is `max_wait_s` old, or close().
 
+        After a full batch (a burst: a backfill, a replay), also when nothing has arrived
+        for `BURST_QUIET_S`: the end of a burst lands at once instead of a flush
+        interval later, while a slow steady stream still lands once per interval (its
+        batches are never full, so it never counts as a burst; no file per message).
         With `idle_s`, an empty inbox returns an empty batch after that long.
         """
         idle_until = None if idle_s is None else time.monotonic() + idle_s
@@ -160,7 +170,10 @@ class Inbox:
                 if count and self._full(self._items):
                     break
                 if count:
-                    remaining = self._first_at + max_wait_s - time.monotonic()
+                    now = time.monotonic()
+                    remaining = self._first_at + max_wait_s - now
+                    if self._bursting:
+                        remaining = min(remaining, self._last_at + BURST_QUIET_S - now)
                     if remaining <= 0:
                         break
                     self._cond.wait(remaining)
@@ -168,7 +181,9 @@ class Inbox:
                     self._cond.wait(max(0.0, min(max_wait_s, idle_until - time.monotonic())))
                 else:
                     self._cond.wait(max_wait_s)
+            full = bool(self._items) and self._full(self._items)
             taken, self._items = self._split(self._items)
+            self._bursting = full
             return taken
 
     def _split(self, items: Received) -> tuple[Received, Received]:

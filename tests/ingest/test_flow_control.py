@@ -126,3 +126,17 @@ def test_take_hands_out_at_most_one_batch_and_keeps_the_rest_in_order() -> None:
     for n in range(7):
         small.put("t", b"x", mid=n + 1, qos=1, generation=1)
     assert [len(small.take(0)) for _ in range(2)] == [5, 2]
+
+
+def test_the_end_of_a_burst_lands_at_once_a_slow_stream_once_per_interval() -> None:
+    inbox = Inbox(batch_max=4, batch_max_bytes=10_000, max_held_bytes=10_000)
+    for n in range(6):  # a burst: one full batch and a remainder
+        inbox.put("t", b"x", mid=n + 1, qos=1, generation=1)
+    assert len(inbox.take(5.0)) == 4
+    started = time.monotonic()
+    assert len(inbox.take(5.0)) == 2  # quiet after a full batch: no 5 s wait
+    assert time.monotonic() - started < 1.0
+    inbox.put("t", b"x", mid=7, qos=1, generation=1)  # slow now: the interval applies
+    started = time.monotonic()
+    assert len(inbox.take(0.5)) == 1
+    assert time.monotonic() - started >= 0.45
