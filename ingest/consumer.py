@@ -123,8 +123,8 @@ class Consumer:
         # Two stages: while one batch is written, fsynced and acked in the writer thread,
         # the next is decoded and validated here. One batch at most waits for the writer,
         # so acks stay in order. Serial with Sparkplug (its birth state is shared by both
-        # stages) and with the reception process (one pipe carries batches and acks).
-        pipelined = self.sparkplug is None and isinstance(self.inbox, Inbox)
+        # stages).
+        pipelined = self.sparkplug is None
         writer = ThreadPoolExecutor(1, "wattline-land") if pipelined else None
         landing: Future[BatchReport] | None = None
         try:

@@ -44,7 +44,13 @@ class ReceiverDied(MqttError):
 
 
 class ProcessReception:
-    """Parent side: batches in, acks out, status mirrored from the child."""
+    """Parent side: batches in, acks out, status mirrored from the child.
+
+    One thread reads the pipe (`_read`): batches go to a queue that `take` waits on,
+    ack replies to the `ack_through` that asked, status to the attributes. So the pipe
+    drains while a batch lands, and the consumer's writer stage may ack while its
+    main thread takes the next batch.
+    """
 
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
@@ -56,8 +62,11 @@ class ProcessReception:
         self.peak_held_bytes = 0
         self._pending = 0
         self._batches: deque[Received] = deque()
+        self._acked: deque[int] = deque()
         self._closed = False
-        self._lock = threading.Lock()  # status readers (metrics thread) vs the consumer
+        self._dead: str | None = None  # why the pipe ended, once it has
+        self._cond = threading.Condition()  # batches, ack replies, status, death
+        self._send_lock = threading.Lock()  # the writer stage and the main thread both send
         context = mp.get_context("spawn")
         self._conn, child = context.Pipe(duplex=True)
         self._process = context.Process(
@@ -67,83 +76,108 @@ class ProcessReception:
             daemon=True,
         )
         self._child_conn = child
+        self._reader = threading.Thread(target=self._read, name="wattline-receiver-pipe")
 
     # --- Subscriber side ------------------------------------------------------------------
     def start(self) -> None:
         self._process.start()
         self._child_conn.close()
+        self._reader.start()
 
     def stop(self) -> None:
         """Disconnect without ending the session (the child does it), then reap it."""
         with contextlib.suppress(BrokenPipeError, OSError):
-            self._conn.send(("stop",))
+            self._send(("stop",))
         self._process.join(15)
         if self._process.is_alive():
             self._process.kill()
             self._process.join(5)
+        if self._reader.is_alive():
+            self._reader.join(5)
         self._conn.close()
 
     def ack_through(self, acks: list[tuple[int, int, int]]) -> int:
         """Ask the child to ack, in order; returns how many it sent (current connection)."""
-        self._conn.send(("ack", acks))
-        while True:
-            message = self._recv(timeout=30.0)
-            if message[0] == "acked":
-                return int(message[1])
+        self._send(("ack", acks))
+        deadline = time.monotonic() + 30.0
+        with self._cond:
+            while not self._acked:
+                self._raise_if_dead()
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    raise ReceiverDied("reception process did not answer in time")
+                self._cond.wait(min(remaining, 1.0))
+            return self._acked.popleft()
 
     # --- Inbox side -----------------------------------------------------------------------
     def take(self, max_wait_s: float) -> Received:
         """The next batch the child sent, waiting up to `max_wait_s` (none once closed)."""
         deadline = time.monotonic() + (0.0 if self._closed else max_wait_s)
-        while not self._batches and self.refused is None:
-            remaining = deadline - time.monotonic()
-            if self._conn.poll(max(0.0, min(remaining, STATUS_EVERY_S))):
-                self._handle(self._conn.recv())
-                continue
-            if not self._process.is_alive():
-                raise ReceiverDied(f"reception process exited ({self._process.exitcode})")
-            if remaining <= 0:
-                break
-        return self._batches.popleft() if self._batches else Received()
+        with self._cond:
+            while not self._batches and self.refused is None:
+                self._raise_if_dead()
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    break
+                self._cond.wait(min(remaining, STATUS_EVERY_S))
+            return self._batches.popleft() if self._batches else Received()
 
     def release(self, nbytes: int) -> None:
-        self._conn.send(("release", nbytes))
+        self._send(("release", nbytes))
 
     def pending(self) -> int:
-        with self._lock:
+        with self._cond:
             return self._pending + sum(len(b) for b in self._batches)
 
     def close(self) -> None:
         self._closed = True
+        with self._cond:
+            self._cond.notify_all()
 
     # --- internals ------------------------------------------------------------------------
-    def _recv(self, timeout: float) -> tuple[Any, ...]:
-        deadline = time.monotonic() + timeout
-        while True:
-            if not self._process.is_alive() and not self._conn.poll(0):
-                raise ReceiverDied(f"reception process exited ({self._process.exitcode})")
-            if self._conn.poll(min(1.0, max(0.0, deadline - time.monotonic()))):
-                message: tuple[Any, ...] = self._conn.recv()
-                if message[0] in ("batch", "status"):
-                    self._handle(message)
-                    continue
-                return message
-            if time.monotonic() > deadline:
-                raise ReceiverDied("reception process did not answer in time")
+    def _send(self, message: tuple[Any, ...]) -> None:
+        with self._send_lock:
+            self._conn.send(message)
 
-    def _handle(self, message: tuple[Any, ...]) -> None:
-        kind = message[0]
-        if kind == "batch":
-            self._batches.append(message[1])
-            return
-        if kind != "status":
-            raise ReceiverDied(f"unexpected message from the reception process: {kind}")
-        status: dict[str, Any] = message[1]
-        with self._lock:
-            self.received = status["received"]
-            self.pauses = status["pauses"]
-            self.peak_held_bytes = status["peak_held_bytes"]
-            self._pending = status["pending"]
+    def _raise_if_dead(self) -> None:
+        if self._dead is not None:
+            raise ReceiverDied(self._dead)
+        if not self._process.is_alive() and not self._reader.is_alive():
+            raise ReceiverDied(f"reception process exited ({self._process.exitcode})")
+
+    def _read(self) -> None:
+        """The pipe's only reader, until the child closes it (exit, crash or stop)."""
+        reason = "the reception pipe's reader stopped"
+        try:
+            while True:
+                try:
+                    message: tuple[Any, ...] = self._conn.recv()
+                except (EOFError, OSError):
+                    self._process.join(5)
+                    reason = f"reception process exited ({self._process.exitcode})"
+                    break
+                kind = message[0]
+                with self._cond:
+                    if kind == "batch":
+                        self._batches.append(message[1])
+                    elif kind == "acked":
+                        self._acked.append(int(message[1]))
+                    elif kind == "status":
+                        self._status(message[1])
+                    else:
+                        reason = f"unexpected message from the reception process: {kind}"
+                        break
+                    self._cond.notify_all()
+        finally:
+            with self._cond:
+                self._dead = reason
+                self._cond.notify_all()
+
+    def _status(self, status: dict[str, Any]) -> None:
+        self.received = status["received"]
+        self.pauses = status["pauses"]
+        self.peak_held_bytes = status["peak_held_bytes"]
+        self._pending = status["pending"]
         down_for = status["down_for_s"]
         self.down_since = None if down_for is None else time.monotonic() - down_for
         if status["connected"]:
