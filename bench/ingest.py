@@ -5,7 +5,8 @@
 Starts a private Mosquitto on a free loopback port and, for two payload shapes (one
 reading per message, 100 readings per message), measures:
 
-(a) the ceiling: a bare paho-mqtt QoS 1 subscriber process that only collects payloads;
+(a) the ceiling: a bare paho-mqtt QoS 1 subscriber process that only collects payloads
+    (`--ceiling buffered`: the same with the consumer's own buffered reception client);
 (b) Wattline: `wattline consume` as its own process, from the first publish until the
     last reading is durable in Parquet, acked, and counted through the DuckDB catalog.
 
@@ -51,8 +52,12 @@ def on_message(c, u, m):
         done.set()
 def on_connect(c, u, f, rc, p):
     c.subscribe(topic, qos=1)
-c = paho.Client(callback_api_version=CallbackAPIVersion.VERSION2, client_id="bare",
-                protocol=paho.MQTTv5)
+Client = paho.Client
+if len(sys.argv) > 4:  # --ceiling buffered: the consumer's own reception, auto-acked
+    sys.path.insert(0, sys.argv[4])
+    from ingest.mqtt import BufferedClient as Client
+c = Client(callback_api_version=CallbackAPIVersion.VERSION2, client_id="bare",
+           protocol=paho.MQTTv5)
 c.on_message, c.on_connect = on_message, on_connect
 c.connect("127.0.0.1", port)
 c.loop_start()
@@ -166,11 +171,21 @@ def publish_mosquitto_pub(port: int, items: list[tuple[str, bytes]]) -> float:
 
 PUBLISH = {"paho": publish_all, "mosquitto_pub": publish_mosquitto_pub}
 PUBLISHER = "paho"  # --publisher
+CEILING = "paho"  # --ceiling
 
 
 def bare_ceiling(broker: Broker, site: str, items: list[tuple[str, bytes]]) -> float:
+    extra = [str(ROOT)] if CEILING == "buffered" else []
     proc = subprocess.Popen(
-        [sys.executable, "-c", BARE, str(broker.port), str(len(items)), f"telemetry/{site}/#"],
+        [
+            sys.executable,
+            "-c",
+            BARE,
+            str(broker.port),
+            str(len(items)),
+            f"telemetry/{site}/#",
+            *extra,
+        ],
         stdout=subprocess.PIPE,
         text=True,
     )
@@ -356,6 +371,12 @@ def main() -> None:
     parser.add_argument("--repeat", type=int, default=1, help="runs per shape; medians printed")
     parser.add_argument("--no-latency", action="store_true", help="skip the half-rate run")
     parser.add_argument(
+        "--ceiling",
+        choices=["paho", "buffered"],
+        default="paho",
+        help="bare collector: paho's own client, or with the consumer's buffered reception",
+    )
+    parser.add_argument(
         "--shapes", default="1,100", help="readings per message, comma-separated (1,100)"
     )
     parser.add_argument(
@@ -365,7 +386,8 @@ def main() -> None:
         help="ingest.receiver; both: each run measures the two side by side",
     )
     args = parser.parse_args()
-    global BATCH_READINGS, PUBLISHER, RECEIVER
+    global BATCH_READINGS, CEILING, PUBLISHER, RECEIVER
+    CEILING = args.ceiling
     BATCH_READINGS = args.batch_readings
     PUBLISHER = args.publisher
     devices = args.devices or (1000 if args.publisher == "paho" else 8)
@@ -374,7 +396,8 @@ def main() -> None:
     broker.start()
     print(
         f"broker: {broker.kind}; python {sys.version.split()[0]}; cores {os.cpu_count()}; "
-        f"publisher {args.publisher} ({devices} devices); repeat {args.repeat}; "
+        f"publisher {args.publisher} ({devices} devices); ceiling {args.ceiling}; "
+        f"repeat {args.repeat}; "
         f"batch_max_messages {args.batch_messages}, batch_max_readings {args.batch_readings}; "
         f"work dir {work}"
     )
