@@ -17,6 +17,7 @@ CANDIDATE_SCHEMA: Final = pl.Schema(
         "gateway": pl.String,
         "seq": pl.Int64,
         "ts_raw": pl.String,
+        "ts_ms": pl.Int64,  # the ts when it came as a JSON integer (epoch ms), else null
         **{q: pl.Float64 for q in NUMERIC_QUANTITIES},
         "state": pl.String,
         "_unknown": pl.String,

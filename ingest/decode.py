@@ -498,6 +498,7 @@ def _to_candidates(rows: pl.DataFrame) -> pl.DataFrame:
         "gateway",
         "seq",
         pl.col("ts").cast(pl.String).alias("ts_raw"),
+        (pl.col("ts") if rows.schema["ts"] == pl.Int64 else pl.lit(None, pl.Int64)).alias("ts_ms"),
         *[pl.col(q).cast(pl.Float64) for q in NUMERIC_QUANTITIES],
         "state",
         unknown_detail.alias("_unknown"),

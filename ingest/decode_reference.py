@@ -100,6 +100,8 @@ def _reading_row(reading: dict[str, Any]) -> tuple[dict[str, Any], tuple[Reason,
         if key == "ts":
             if _is_int(value):
                 row["ts_raw"] = str(value)
+                if -(2**63) <= value < 2**63:
+                    row["ts_ms"] = value
             elif isinstance(value, str):
                 row["ts_raw"] = value
             else:

@@ -132,3 +132,21 @@ def test_the_one_pass_check_agrees_with_pandera(overrides: dict[str, object]) ->
 def test_the_one_pass_check_refuses_a_wrong_schema() -> None:
     frame = _typed().with_columns(pl.col("seq").cast(pl.Int32))
     assert not passes_checks(frame)
+
+
+def test_integer_ts_rows_split_the_same_with_and_without_the_epoch_shortcut() -> None:
+    """`ts_ms` on every row takes the cast instead of the text parse: same rows, same reasons."""
+    rows: list[dict[str, object]] = []
+    for ms in [1795219200000, 946684799999, 946684800000, 1795305600000, 1795392000001, -5, 0]:
+        rows += [
+            {"ts_raw": str(ms), "ts_ms": ms, "power_kw": 5.0},
+            {"ts_raw": str(ms), "ts_ms": ms},  # no quantity
+            {"ts_raw": str(ms), "ts_ms": ms, "power_factor": 1.5},  # out of range
+            {"ts_raw": str(ms), "ts_ms": ms, "power_kw": 1.0, "_unknown": "unknown field(s): x=1"},
+        ]
+    with_hint = candidates(rows)
+    without = with_hint.with_columns(ts_ms=pl.lit(None, pl.Int64))
+    fast_good, fast_bad = split_candidates(with_hint, max_future_s=86400)
+    slow_good, slow_bad = split_candidates(without, max_future_s=86400)
+    assert fast_good.equals(slow_good) and fast_good.height > 0
+    assert fast_bad.sort("_row").equals(slow_bad.sort("_row")) and fast_bad.height > 10
