@@ -34,6 +34,7 @@ paho retries with backoff. The password never appears in a log line or error tex
 
 from __future__ import annotations
 
+import itertools
 import logging
 import struct
 import threading
@@ -193,14 +194,14 @@ class Inbox:
         its frames would need several times that (measured: 20 MB batches of 100-reading
         messages). Capped at `batch_max_bytes`, the peak stays that of one full batch.
         """
-        cut = min(len(items), self._batch_max)
-        if items.nbytes > self._batch_max_bytes:
-            total = 0
-            for i, payload in enumerate(items.payloads[:cut]):
-                total += len(payload)
-                if total >= self._batch_max_bytes:
-                    cut = i + 1
-                    break
+        if len(items) <= self._batch_max and items.nbytes <= self._batch_max_bytes:
+            return items, Received()
+        cut = nbytes = 0
+        for payload in itertools.islice(items.payloads, self._batch_max):
+            cut += 1
+            nbytes += len(payload)
+            if nbytes >= self._batch_max_bytes:
+                break
         if cut >= len(items):
             return items, Received()
         taken = Received(
@@ -208,14 +209,14 @@ class Inbox:
             items.payloads[:cut],
             items.received_us[:cut],
             items.acks[:cut],
-            sum(len(p) for p in items.payloads[:cut]),
+            nbytes,
         )
         rest = Received(
             items.topics[cut:],
             items.payloads[cut:],
             items.received_us[cut:],
             items.acks[cut:],
-            items.nbytes - taken.nbytes,
+            items.nbytes - nbytes,
         )
         # the rest's oldest message arrived this long ago
         self._first_at = time.monotonic() - max(0.0, time.time() - rest.received_us[0] / 1e6)
@@ -281,9 +282,11 @@ class BufferedClient(paho.Client):
     buffer holds per wake-up (paho's own loop handles one, then waits in select again).
 
     Measured with a bare QoS 1 collector and mosquitto_pub (tests' broker, 2 cores): CPU
-    per one-reading message 37 -> 23 us, per 100-reading message 51 -> 38 us. Uses two
-    of paho's internals (`_create_socket`, `_packet_read`), stable across paho 2.x
-    (pinned below 3); tests/ingest/test_mqtt_buffered.py holds them to it.
+    per one-reading message 37 -> 23 us, per 100-reading message 51 -> 38 us. Uses
+    paho's internals `_create_socket`, `_packet_read` and (for acks, in `Subscriber`)
+    `_packet_queue`, stable across paho 2.x (pinned below 3);
+    tests/ingest/test_mqtt_buffered.py and the redelivery test in test_crash.py hold
+    them to it.
     """
 
     def _create_socket(self) -> Any:
@@ -375,23 +378,30 @@ class Subscriber:
 
         A batch's QoS 1 acks go out as one write: paho's `ack()` queues one packet per
         message and wakes its loop with a byte on a socket pair each time, so 20,000
-        acks cost 40,000 system calls; here they are one PUBACK run (4 bytes each, the
-        same bytes `ack()` sends, in the same order) queued as a single packet.
+        acks cost 40,000 system calls; here each run of them is one packet of PUBACKs
+        (4 bytes each, the bytes `ack()` sends, in the same order) queued through paho's
+        `_packet_queue`. QoS 2 (never subscribed at) still goes through `ack()`, in place.
         """
         current = self.generation
-        mids = [mid for mid, qos, generation in acks if qos == 1 and generation == current]
+        run: list[int] = []
+        sent = 0
         for mid, qos, generation in acks:
-            if qos == 2 and generation == current:  # never subscribed at 2; kept exact
-                self._client.ack(mid, qos)
+            if not qos or generation != current:
+                continue
+            sent += 1
+            if qos == 1:
+                run.append(mid)
+                continue
+            self._queue_pubacks(run)
+            run = []
+            self._client.ack(mid, qos)
+        self._queue_pubacks(run)
+        return sent
+
+    def _queue_pubacks(self, mids: list[int]) -> None:
         if mids:
-            queue = getattr(self._client, "_packet_queue", None)
-            if queue is None:  # a paho without it: one ack per message
-                for mid in mids:
-                    self._client.ack(mid, 1)
-            else:
-                run = b"".join([_PUBACK.pack(_PUBACK_HEADER, mid) for mid in mids])
-                queue(paho.PUBACK, run, 0, 1)
-        return len(mids) + sum(1 for _, qos, g in acks if qos == 2 and g == current)
+            packet = b"".join([_PUBACK.pack(_PUBACK_HEADER, mid) for mid in mids])
+            self._client._packet_queue(paho.PUBACK, packet, 0, 1)
 
     def _on_connect(
         self,
