@@ -140,10 +140,9 @@ class ProcessReception:
             self._conn.send(message)
 
     def _raise_if_dead(self) -> None:
+        """The reader sets `_dead` whenever it ends (the child's exit closes the pipe)."""
         if self._dead is not None:
             raise ReceiverDied(self._dead)
-        if not self._process.is_alive() and not self._reader.is_alive():
-            raise ReceiverDied(f"reception process exited ({self._process.exitcode})")
 
     def _read(self) -> None:
         """The pipe's only reader, until the child closes it (exit, crash or stop)."""

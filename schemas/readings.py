@@ -224,14 +224,10 @@ def split_candidates(
 ) -> tuple[pl.DataFrame, pl.DataFrame]:
     """Split candidate rows into (readings, rejects).
 
-    `candidates` carries `_row` (a unique row id), `ts_raw`, `_unknown`, message
+    `candidates` carries `_row` (a unique row id), `ts_raw`, `ts_ms`, `_unknown`, message
     fields and the quantity columns. Rejects have `_row`, `reason`, `detail`.
     """
-    epoch_ms = (
-        "ts_ms" in candidates.columns
-        and not candidates.is_empty()
-        and candidates.get_column("ts_ms").null_count() == 0
-    )
+    epoch_ms = not candidates.is_empty() and candidates.get_column("ts_ms").null_count() == 0
     classified = classify_candidates(candidates.lazy(), max_future_s, epoch_ms).collect()
     early = classified.filter(pl.col("_reason").is_not_null()).select(
         "_row", reason="_reason", detail="_detail"

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import json
+import os
 import re
+import signal
 import threading
 import time
 from dataclasses import replace
@@ -12,6 +14,7 @@ from pathlib import Path
 import duckdb
 import pytest
 
+from ingest.receiver import ProcessReception, ReceiverDied
 from tests.conftest import ConsumerProcess, Publisher, settings_for, write_toml
 from warehouse.delta import DeltaTables
 from wattline.broker import Broker
@@ -250,3 +253,22 @@ def test_acked_messages_are_not_redelivered_to_the_next_run(
     assert consumer.terminate() == 0
     runs = re.findall(r"consumer stopped messages=(\d+) .* duplicates=(\d+)", log.read_text())
     assert [tuple(map(int, r)) for r in runs] == [(3000, 0), (100, 0)]
+
+
+def test_a_dead_reception_process_is_reported_not_waited_for(
+    broker: Broker, site: str, tmp_path: Path
+) -> None:
+    """SIGKILL of the receiver child: the parent's next take raises ReceiverDied."""
+    settings = with_format(settings_for(broker, tmp_path, site), "parquet+process")
+    reception = ProcessReception(settings)
+    reception.start()
+    try:
+        assert reception.connected.wait(20)
+        child = reception._process.pid
+        assert child is not None
+        os.kill(child, signal.SIGKILL)
+        with pytest.raises(ReceiverDied, match="exited"):
+            for _ in range(50):
+                reception.take(0.2)
+    finally:
+        reception.stop()
