@@ -33,7 +33,7 @@ from ingest.receiver import ProcessReception
 from ingest.sparkplug_ingest import SparkplugIngest, Translated
 from warehouse.catalog import ensure_catalog
 from warehouse.lake import QUARANTINE, READINGS
-from wattline.config import IngestSettings, Settings
+from wattline.config import Settings
 
 log = logging.getLogger(__name__)
 
@@ -88,7 +88,6 @@ class Consumer:
 
     def prepare(self) -> None:
         ensure_catalog(self.settings.catalog.path, self.lake, strict=False)
-        _warm_up(self.settings.ingest)
         if self.settings.mqtt.sparkplug_topic:
             self.sparkplug = SparkplugIngest(self.lake, self.settings.mqtt.sparkplug_mapping)
         self._batch_no = self.lake.next_batch(self.writer)
@@ -255,20 +254,6 @@ class _Prepared:
     number: int
     started: float
     prepared_s: float
-
-
-def _warm_up(settings: IngestSettings) -> None:
-    """Validate a small made-up batch once before subscribing, and drop the result.
-
-    The first batch through pyarrow's and polars' readers and expressions paid 0.3 s
-    where the next ones paid 0.1 (their thread pools and compiled patterns start then);
-    at the head of a backfill that delay holds back every message behind it.
-    """
-    single = b'{"ts": 1795219200000, "power_kw": 1.5, "state": "running"}'
-    batch = b'{"device_id": "warm", "seq": 1, "readings": [{"ts": "2026-11-21T00:00:00Z"}]}'
-    now_us = time.time_ns() // 1000
-    sample = Batch(["telemetry/warm/warm"] * 2, [single, batch], [now_us, now_us])
-    validate(sample, settings.max_payload_bytes, settings.max_future_s)
 
 
 MALLOC_ARENAS: Final = 2
