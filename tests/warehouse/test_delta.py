@@ -48,6 +48,13 @@ def delta_lake(root: Path) -> Lake:
     return lake
 
 
+def delta_tables(root: Path) -> tuple[Lake, DeltaTables]:
+    """A prepared Delta lake and its tables."""
+    lake = delta_lake(root)
+    assert lake.delta is not None
+    return lake, lake.delta
+
+
 def count(lake: Lake, where: str = "") -> int:
     con = duckdb.connect()
     try:
@@ -87,9 +94,7 @@ def test_consumer_lands_delta_commits_that_the_catalog_reads(
 def test_queries_running_across_compaction_never_fail_or_double(tmp_path: Path) -> None:
     """Appends to today, compaction and rewrite of a past day, vacuum: the counting
     loop sees 0 errors; the past day always counts exactly once; today only grows."""
-    lake = delta_lake(tmp_path / "lake")
-    tables = lake.delta
-    assert tables is not None
+    lake, tables = delta_tables(tmp_path / "lake")
     for k in range(30):
         tables.append(READINGS, readings(PAST, k * 100, 100), "ts", "w", k)
         tables.append(READINGS, readings(TODAY, k * 100, 100), "ts", "w", 100 + k)
@@ -148,9 +153,7 @@ def test_queries_running_across_compaction_never_fail_or_double(tmp_path: Path) 
 
 
 def test_rewrite_keeps_the_first_landed_copy_and_sorts(tmp_path: Path) -> None:
-    lake = delta_lake(tmp_path / "lake")
-    tables = lake.delta
-    assert tables is not None
+    _, tables = delta_tables(tmp_path / "lake")
     tables.append(READINGS, readings(PAST, 0, 50, device="m2", value=1.0), "ts", "a", 1)
     time.sleep(0.01)
     tables.append(READINGS, readings(PAST, 25, 50, device="m2", value=7.0), "ts", "b", 1)
@@ -168,9 +171,7 @@ def test_rewrite_keeps_the_first_landed_copy_and_sorts(tmp_path: Path) -> None:
 
 
 def test_retention_deletes_old_days_and_vacuum_waits_for_the_grace(tmp_path: Path) -> None:
-    lake = delta_lake(tmp_path / "lake")
-    tables = lake.delta
-    assert tables is not None
+    lake, tables = delta_tables(tmp_path / "lake")
     old = TODAY - timedelta(days=40)
     tables.append(READINGS, readings(old, 0, 10), "ts", "w", 1)
     tables.append(READINGS, readings(TODAY, 0, 10), "ts", "w", 2)

@@ -14,7 +14,7 @@ import polars as pl
 import pytest
 from deltalake import DeltaTable
 
-from tests.warehouse.test_delta import PAST, TODAY, delta_lake, readings
+from tests.warehouse.test_delta import PAST, TODAY, delta_lake, delta_tables, readings
 from warehouse.delta import DeltaTables
 from warehouse.delta_log import CHECKPOINT_EVERY, Conflict
 from warehouse.delta_maintain import maintain_delta
@@ -68,9 +68,7 @@ def test_writers_in_two_processes_race_for_versions_and_lose_nothing(tmp_path: P
 
 
 def test_readers_use_the_stats_and_see_every_row(tmp_path: Path) -> None:
-    lake = delta_lake(tmp_path / "lake")
-    tables = lake.delta
-    assert tables is not None
+    _, tables = delta_tables(tmp_path / "lake")
     for k in range(6):  # 6 hours of one day, one file an hour
         tables.append(READINGS, readings(PAST, k * 3600, 3600), "ts", "w", k)
     uri = tables.uri(READINGS)
@@ -92,9 +90,7 @@ def test_readers_use_the_stats_and_see_every_row(tmp_path: Path) -> None:
 
 
 def test_a_rewrite_keeps_a_late_file_landed_while_it_ran(tmp_path: Path) -> None:
-    lake = delta_lake(tmp_path / "lake")
-    tables = lake.delta
-    assert tables is not None
+    lake, tables = delta_tables(tmp_path / "lake")
     tables.append(READINGS, readings(PAST, 0, 100), "ts", "w", 1)
     tables.append(READINGS, readings(PAST, 50, 100), "ts", "w", 2)
     files = tables.days(READINGS)[PAST]
@@ -107,9 +103,7 @@ def test_a_rewrite_keeps_a_late_file_landed_while_it_ran(tmp_path: Path) -> None
 
 
 def test_a_rewrite_gives_way_when_its_files_were_compacted_meanwhile(tmp_path: Path) -> None:
-    lake = delta_lake(tmp_path / "lake")
-    tables = lake.delta
-    assert tables is not None
+    lake, tables = delta_tables(tmp_path / "lake")
     tables.append(READINGS, readings(PAST, 0, 100), "ts", "w", 1)
     tables.append(READINGS, readings(PAST, 0, 100), "ts", "w", 2)  # the same rows again
     files = tables.days(READINGS)[PAST]
@@ -124,9 +118,7 @@ def test_a_rewrite_gives_way_when_its_files_were_compacted_meanwhile(tmp_path: P
 
 
 def test_an_append_after_a_metadata_change_goes_through_delta_rs(tmp_path: Path) -> None:
-    lake = delta_lake(tmp_path / "lake")
-    tables = lake.delta
-    assert tables is not None
+    _, tables = delta_tables(tmp_path / "lake")
     tables.append(READINGS, readings(TODAY, 0, 10), "ts", "w", 1)
     tables.append(READINGS, readings(TODAY, 10, 10), "ts", "w", 2)  # the own path is warm
     dt = DeltaTable(tables.uri(READINGS))
@@ -141,9 +133,7 @@ def test_an_append_after_a_metadata_change_goes_through_delta_rs(tmp_path: Path)
 
 
 def test_expiry_removes_old_days_in_one_commit_of_removes(tmp_path: Path) -> None:
-    lake = delta_lake(tmp_path / "lake")
-    tables = lake.delta
-    assert tables is not None
+    _, tables = delta_tables(tmp_path / "lake")
     old = TODAY - timedelta(days=40)
     tables.append(READINGS, readings(old, 0, 10), "ts", "w", 1)
     tables.append(READINGS, readings(old - timedelta(days=1), 0, 10), "ts", "w", 2)
@@ -160,9 +150,7 @@ def test_expiry_removes_old_days_in_one_commit_of_removes(tmp_path: Path) -> Non
 def test_log_replay_lists_what_delta_rs_lists(tmp_path: Path) -> None:
     """Own and delta-rs commits mixed, a checkpoint, rewrite, OPTIMIZE, expiry: the file
     list by our replay (what readers use) is delta-rs's, file for file."""
-    lake = delta_lake(tmp_path / "lake")
-    tables = lake.delta
-    assert tables is not None
+    lake, tables = delta_tables(tmp_path / "lake")
     rs = DeltaTables(str(lake.root), own_commits=False)
     old = TODAY - timedelta(days=40)
     tables.append(READINGS, readings(old, 0, 5), "ts", "w", 0)
