@@ -10,6 +10,8 @@ import threading
 import paho.mqtt.client as paho
 import pytest
 from paho.mqtt.enums import CallbackAPIVersion
+from paho.mqtt.packettypes import PacketTypes
+from paho.mqtt.properties import Properties
 
 from ingest.mqtt import BufferedClient, _BufferedSocket
 from tests.conftest import Publisher
@@ -88,3 +90,73 @@ def test_buffered_client_receives_every_payload_in_order(broker: Broker) -> None
     finally:
         client.disconnect()
         client.loop_stop()
+
+
+@pytest.mark.parametrize("protocol", [paho.MQTTv5, paho.MQTTv311])
+def test_fast_publish_path_hands_over_what_paho_would(broker: Broker, protocol: int) -> None:
+    """`on_publish_fast` and paho's `on_message` together see every message once, in
+    order, byte for byte: packets cut by a read, QoS 0 and 1, non-ASCII topics, empty
+    payloads, and (v5) messages with properties, which only paho's path reads."""
+    rng = random.Random(protocol)
+    topics = ["buffered/a", "buffered/厂/泵1", "buffered/" + "x" * 300]
+    sizes = [0, 1, 60, 127, 128, 9_000, 16_384, 300_000]
+    sent = [
+        (rng.choice(topics), os.urandom(rng.choice(sizes)), rng.choice([0, 1, 1]), rng.random())
+        for _ in range(600)
+    ]
+    got: dict[str, list[tuple[bytes, int]]] = {}
+    via = {"fast": 0, "paho": 0}
+    done = threading.Event()
+    subscribed = threading.Event()
+
+    def take(topic: str, payload: bytes, mid: int, qos: int, path: str) -> None:
+        got.setdefault(topic, []).append((payload, qos))
+        via[path] += 1
+        if qos:
+            client.ack(mid, qos)
+        if sum(via.values()) == len(sent):
+            done.set()
+
+    client = BufferedClient(
+        callback_api_version=CallbackAPIVersion.VERSION2,
+        client_id=f"fast-test-{protocol}",
+        protocol=protocol,
+        manual_ack=True,
+    )
+    client.on_publish_fast = lambda t, p, m, q: take(t, p, m, q, "fast")
+    client.on_message = lambda c, u, m: take(m.topic, bytes(m.payload), m.mid, m.qos, "paho")
+    client.on_subscribe = lambda *args: subscribed.set()
+    client.on_connect = lambda c, *args: c.subscribe("buffered/#", qos=1)
+    client.connect(broker.host, broker.port)
+    client.loop_start()
+    publisher = paho.Client(
+        callback_api_version=CallbackAPIVersion.VERSION2,
+        client_id="fast-test-pub",
+        protocol=paho.MQTTv5,
+    )
+    publisher.connect(broker.host, broker.port)
+    publisher.loop_start()
+    try:
+        assert subscribed.wait(10)
+        infos = []
+        for topic, payload, qos, roll in sent:
+            props = None
+            if roll < 0.1:
+                props = Properties(PacketTypes.PUBLISH)  # type: ignore[no-untyped-call]
+                props.UserProperty = ("k", "v")
+            infos.append(publisher.publish(topic, payload, qos=qos, properties=props))
+        for info in infos:
+            info.wait_for_publish(30)
+        assert done.wait(30), f"{sum(via.values())} of {len(sent)} arrived"
+    finally:
+        publisher.disconnect()
+        publisher.loop_stop()
+        client.disconnect()
+        client.loop_stop()
+    for topic in topics:  # MQTT orders per topic and QoS (the publisher's QoS 1 queue
+        for qos in (0, 1):  # lets QoS 0 overtake)
+            wanted = [p for t, p, q, _ in sent if t == topic and q == qos]
+            assert [p for p, q in got.get(topic, []) if q == qos] == wanted, (topic, qos)
+    assert sum(len(v) for v in got.values()) == len(sent)
+    assert via["fast"] > len(sent) // 2, via  # most packets arrive whole in the buffer
+    assert via["paho"] > 0, via  # cut packets, 300 KB ones, and (v5) properties
