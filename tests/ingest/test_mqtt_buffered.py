@@ -9,7 +9,7 @@ import threading
 
 import paho.mqtt.client as paho
 import pytest
-from paho.mqtt.enums import CallbackAPIVersion
+from paho.mqtt.enums import CallbackAPIVersion, MQTTProtocolVersion
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 
@@ -93,7 +93,9 @@ def test_buffered_client_receives_every_payload_in_order(broker: Broker) -> None
 
 
 @pytest.mark.parametrize("protocol", [paho.MQTTv5, paho.MQTTv311])
-def test_fast_publish_path_hands_over_what_paho_would(broker: Broker, protocol: int) -> None:
+def test_fast_publish_path_hands_over_what_paho_would(
+    broker: Broker, protocol: MQTTProtocolVersion
+) -> None:
     """`on_publish_fast` and paho's `on_message` together see every message once, in
     order, byte for byte: packets cut by a read, QoS 0 and 1, non-ASCII topics, empty
     payloads, and (v5) messages with properties, which only paho's path reads."""
