@@ -54,13 +54,23 @@ def on_message(c, u, m):
         done.set()
 def on_connect(c, u, f, rc, p):
     c.subscribe(topic, qos=1)
+buffered = len(sys.argv) > 4
 Client = paho.Client
-if len(sys.argv) > 4:  # --ceiling buffered: the consumer's own reception, auto-acked
+if buffered:  # --ceiling buffered: the consumer's own reception, each message acked at once
     sys.path.insert(0, sys.argv[4])
     from ingest.mqtt import BufferedClient as Client
 c = Client(callback_api_version=CallbackAPIVersion.VERSION2, client_id="bare",
-           protocol=paho.MQTTv5)
+           protocol=paho.MQTTv5, manual_ack=buffered)
 c.on_message, c.on_connect = on_message, on_connect
+if buffered:
+    def on_publish_fast(t, payload, mid, qos):
+        got.append(payload)
+        c._send_puback(mid)
+        if len(got) >= expected:
+            done.set()
+    def on_message(c, u, m):
+        on_publish_fast(m.topic, m.payload, m.mid, m.qos)
+    c.on_message, c.on_publish_fast = on_message, on_publish_fast
 c.connect("127.0.0.1", port)
 c.loop_start()
 print("ready", flush=True)

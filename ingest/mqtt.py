@@ -285,7 +285,8 @@ class BufferedClient(paho.Client):
     """paho's client, reading through `_BufferedSocket` and handling every packet the
     buffer holds per wake-up (paho's own loop handles one, then waits in select again).
 
-    With `on_publish` set (topic, payload, mid, qos), the plain PUBLISH packets the
+    With `on_publish_fast` set (topic, payload, mid, qos) and manual acks (the caller
+    acks; this path sends none), the plain PUBLISH packets the
     buffer holds whole are parsed here and handed to it (`_read_publishes`); paho's
     callbacks (`on_message`) then see only what that path leaves: QoS 2, v5 properties,
     an empty or non-UTF-8 topic, anything malformed, and packets cut by a read.
@@ -309,7 +310,7 @@ class BufferedClient(paho.Client):
             sock: Any = self._sock
             if sock is None:
                 return MQTTErrorCode.MQTT_ERR_NO_CONN
-            if self.on_publish_fast is not None and self._in_packet["command"] == 0:
+            if self._in_packet["command"] == 0 and self.on_publish_fast and self._manual_ack:
                 self._read_publishes(sock, self.on_publish_fast)
             rc = self._packet_read()
             if rc > 0:
