@@ -131,13 +131,7 @@ def test_fast_publish_path_hands_over_what_paho_would(
     client.on_connect = lambda c, *args: c.subscribe("buffered/#", qos=1)
     client.connect(broker.host, broker.port)
     client.loop_start()
-    publisher = paho.Client(
-        callback_api_version=CallbackAPIVersion.VERSION2,
-        client_id="fast-test-pub",
-        protocol=paho.MQTTv5,
-    )
-    publisher.connect(broker.host, broker.port)
-    publisher.loop_start()
+    publisher = Publisher(broker)
     try:
         assert subscribed.wait(10)
         infos = []
@@ -146,13 +140,12 @@ def test_fast_publish_path_hands_over_what_paho_would(
             if roll < 0.1:
                 props = Properties(PacketTypes.PUBLISH)  # type: ignore[no-untyped-call]
                 props.UserProperty = ("k", "v")
-            infos.append(publisher.publish(topic, payload, qos=qos, properties=props))
+            infos.append(publisher.client.publish(topic, payload, qos=qos, properties=props))
         for info in infos:
             info.wait_for_publish(30)
         assert done.wait(30), f"{sum(via.values())} of {len(sent)} arrived"
     finally:
-        publisher.disconnect()
-        publisher.loop_stop()
+        publisher.close()
         client.disconnect()
         client.loop_stop()
     for topic in topics:  # MQTT orders per topic and QoS (the publisher's QoS 1 queue
