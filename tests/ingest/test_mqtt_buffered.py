@@ -9,6 +9,7 @@ import threading
 
 import paho.mqtt.client as paho
 import pytest
+from paho.mqtt._packet import decode_publish
 from paho.mqtt.enums import CallbackAPIVersion, MQTTProtocolVersion
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
@@ -155,3 +156,71 @@ def test_fast_publish_path_hands_over_what_paho_would(
     assert sum(len(v) for v in got.values()) == len(sent)
     assert via["fast"] > len(sent) // 2, via  # most packets arrive whole in the buffer
     assert via["paho"] > 0, via  # cut packets, 300 KB ones, and (v5) properties
+
+
+def _varint(n: int) -> bytes:
+    out = bytearray()
+    while True:
+        byte, n = n & 0x7F, n >> 7
+        out.append(byte | (0x80 if n else 0))
+        if not n:
+            return bytes(out)
+
+
+def _publish(
+    topic: bytes, payload: bytes, qos: int, mid: int, v5: bool, props: bytes = b""
+) -> bytes:
+    body = len(topic).to_bytes(2, "big") + topic + (mid.to_bytes(2, "big") if qos else b"")
+    body += (_varint(len(props)) + props if v5 else b"") + payload
+    return bytes([0x30 | qos << 1]) + _varint(len(body)) + body
+
+
+@pytest.mark.parametrize("v5", [True, False])
+def test_fast_path_stops_at_the_first_packet_paho_must_read(v5: bool) -> None:
+    """Byte level, no broker: what is handed over, and where the buffer is left for paho."""
+    protocol = MQTTProtocolVersion.MQTTv5 if v5 else MQTTProtocolVersion.MQTTv311
+    client = BufferedClient(
+        callback_api_version=CallbackAPIVersion.VERSION2, protocol=protocol, manual_ack=True
+    )
+    plain = [
+        _publish(b"t/a", b"", 1, 1, v5),
+        _publish("t/厂".encode(), os.urandom(200), 1, 65535, v5),  # a two-byte length
+        _publish(b"t/" + b"x" * 300, os.urandom(20_000), 0, 0, v5),  # a three-byte length
+    ]
+    stoppers = {
+        "qos 2": _publish(b"t/a", b"x", 2, 7, v5),
+        "not a publish": b"\xd0\x00",  # PINGRESP
+        "empty topic": _publish(b"", b"x", 1, 8, v5),
+        "non-UTF-8 topic": _publish(b"t/\xff", b"x", 1, 9, v5),
+        "length cut by the read": plain[1][:2],
+        "packet cut by the read": plain[2][:-1],
+        "five length bytes": b"\x32\xff\xff\xff\xff\x01",
+        "too short for a topic": b"\x30\x01\x00",
+        "topic longer than the packet": b"\x30\x04\x00\x09t/",
+    }
+    if v5:
+        stoppers["v5 properties"] = _publish(b"t/a", b"x", 1, 10, v5, props=b"\x01\x01")
+    for why, stopper in stoppers.items():
+        sock = _BufferedSocket(None)
+        cut = "cut" in why  # a cut packet is the last thing a read holds
+        sock._buf = b"".join(plain) + stopper + (b"" if cut else plain[0])
+        handed: list[tuple[str, bytes, int, int]] = []
+        count = client._read_publishes(sock, lambda *args, into=handed: into.append(args))
+        assert count == len(handed) == 3, why
+        assert sock._pos == sum(map(len, plain)), why  # paho reads the stopper next
+        expected = [_paho_reads(packet, protocol) for packet in plain]
+        assert handed == expected, why
+
+
+def _paho_reads(packet: bytes, protocol: MQTTProtocolVersion) -> tuple[str, bytes, int, int]:
+    """What paho's own decoder makes of one whole PUBLISH packet."""
+    at, length, shift = 1, 0, 0
+    while True:
+        length |= (packet[at] & 0x7F) << shift
+        shift += 7
+        at += 1
+        if packet[at - 1] < 0x80:
+            break
+    assert at + length == len(packet)
+    decoded = decode_publish(packet[0], packet[at:], protocol)
+    return decoded.topic.decode(), bytes(decoded.payload), decoded.mid, decoded.qos
