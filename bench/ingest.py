@@ -284,9 +284,12 @@ def wait_landed(log: Path, catalog: Path, site: str, readings: int, end: str) ->
     took ~40 % of a core from the consumer on this 2-core machine (the ceiling has no
     poller).
     """
+    give_up = time.monotonic() + 600
     if end == "log":
         offset = landed = 0
         while landed < readings:
+            if time.monotonic() > give_up:
+                raise RuntimeError(f"{site}: {landed:,} of {readings:,} readings in {log}")
             with open(log, "rb") as out:
                 out.seek(offset)
                 chunk = out.read()
@@ -299,7 +302,9 @@ def wait_landed(log: Path, catalog: Path, site: str, readings: int, end: str) ->
         if count(catalog, site) >= readings:
             return seen
         print(f"   {site}: the log says landed, the catalog does not yet", flush=True)
-    while count(catalog, site) < readings:
+    while (counted := count(catalog, site)) < readings:
+        if time.monotonic() > give_up:
+            raise RuntimeError(f"{site}: the catalog counts {counted:,} of {readings:,}")
         time.sleep(0.1)
     return time.time()
 

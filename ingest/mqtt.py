@@ -297,11 +297,10 @@ class BufferedClient(paho.Client):
     buffer alone; with the fast path, bench/ingest.py's consumer went from 30,000 to
     50,000-58,000 one-reading msg/s and from ~600,000 to ~800,000 readings/s in
     100-reading messages. Uses paho's internals `_create_socket`, `_packet_read`,
-    `_in_packet`, `_manual_ack`, `_protocol`, `_msgtime_mutex`,
-    `_last_bytes_received` and (for acks, in
-    `Subscriber`) `_packet_queue`, stable across paho 2.x (pinned below 3);
-    tests/ingest/test_mqtt_buffered.py and the redelivery test in test_crash.py hold
-    them to it.
+    `_in_packet`, `_manual_ack`, `_protocol`, `_msgtime_mutex`, `_last_bytes_received`
+    and (for acks, in `Subscriber`) `_packet_queue`, stable across paho 2.x (pinned
+    below 3); tests/ingest/test_mqtt_buffered.py and the redelivery test in
+    test_crash.py hold them to it.
     """
 
     on_publish_fast: OnPublish | None = None
