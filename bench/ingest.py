@@ -48,13 +48,17 @@ from paho.mqtt.enums import CallbackAPIVersion
 port, expected, topic = int(sys.argv[1]), int(sys.argv[2]), sys.argv[3]
 got = []
 done = __import__("threading").Event()
-def on_message(c, u, m):
-    got.append(m.payload)
+buffered = len(sys.argv) > 4
+def collect(payload, mid):
+    got.append(payload)
+    if buffered:  # manual acks: the fast path sends none
+        c._send_puback(mid)
     if len(got) >= expected:
         done.set()
+def on_message(c, u, m):
+    collect(m.payload, m.mid)
 def on_connect(c, u, f, rc, p):
     c.subscribe(topic, qos=1)
-buffered = len(sys.argv) > 4
 Client = paho.Client
 if buffered:  # --ceiling buffered: the consumer's own reception, each message acked at once
     sys.path.insert(0, sys.argv[4])
@@ -63,14 +67,7 @@ c = Client(callback_api_version=CallbackAPIVersion.VERSION2, client_id="bare",
            protocol=paho.MQTTv5, manual_ack=buffered)
 c.on_message, c.on_connect = on_message, on_connect
 if buffered:
-    def on_publish_fast(t, payload, mid, qos):
-        got.append(payload)
-        c._send_puback(mid)
-        if len(got) >= expected:
-            done.set()
-    def on_message(c, u, m):
-        on_publish_fast(m.topic, m.payload, m.mid, m.qos)
-    c.on_message, c.on_publish_fast = on_message, on_publish_fast
+    c.on_publish_fast = lambda topic, payload, mid, qos: collect(payload, mid)
 c.connect("127.0.0.1", port)
 c.loop_start()
 print("ready", flush=True)

@@ -554,4 +554,4 @@ class Subscriber:
         self.inbox.put(topic, payload, mid, qos, self.generation)
 
     def _on_message(self, client: paho.Client, userdata: object, msg: paho.MQTTMessage) -> None:
-        self.inbox.put(msg.topic, bytes(msg.payload), msg.mid, msg.qos, self.generation)
+        self._on_publish(msg.topic, bytes(msg.payload), msg.mid, msg.qos)
